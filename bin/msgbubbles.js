@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The operator entry point (`npx msgbubbles …`). `npm install` compiles src/ to dist/ (the
+// `prepare` script), so the CLI and the server run as plain JavaScript, without a loader.
+import { main } from "../dist/cli/main.js";
+
+await main(process.argv);

@@ -1,0 +1,124 @@
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from "fastify";
+import { type Clock, systemClock } from "./clock.js";
+import type { Config } from "./config.js";
+import type { Db } from "./db/client.js";
+import * as health from "./health/routes.js";
+import { authenticate } from "./http/auth.js";
+import { ErrorBody } from "./http/envelope.js";
+import { installErrorHandling } from "./http/error-handler.js";
+import { Idempotency } from "./http/idempotency.js";
+import { installMetrics } from "./http/metrics.js";
+import { openApiDocument } from "./http/openapi.js";
+import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimiter } from "./http/rate-limiter.js";
+import { installValidators } from "./http/validation.js";
+import { requestId } from "./ids.js";
+import * as numbers from "./numbers/routes.js";
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  clock?: Clock;
+  /** Defaults to in-memory on SQLite (one process) and the database on PostgreSQL (a cluster). */
+  limiter?: RateLimiter;
+  /** Pino options or false; tests pass a capturing stream. */
+  logger?: FastifyServerOptions["logger"];
+  /** Extra routes under /v1, registered with the same hooks (tests use this for test-only routes). */
+  extraRoutes?: (v1: FastifyInstance, services: Services) => void;
+}
+
+/** What routes get besides the database: shared, per-app pieces. */
+export interface Services {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  idempotency: Idempotency;
+}
+
+const NO_QUERY = { type: "object", properties: {}, additionalProperties: false } as const;
+const KEY_IN_URL = /sk_(live|test)_[0-9A-Za-z]+/g;
+
+/**
+ * Builds the app without listening (cli/serve.ts listens). Order of the edges, per request:
+ * request id → body size limit → auth + per-key rate limit (onRequest, /v1 only) → parse and
+ * schema validation → idempotency claim (inside the route) → handler → one error handler.
+ */
+export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, db } = deps;
+  const clock = deps.clock ?? systemClock;
+  const app = Fastify({
+    logger: deps.logger ?? {
+      level: config.LOG_LEVEL,
+      // Keys belong in the Authorization header, but a client may still put one in a URL; the
+      // log never shows it (reliability.md SEC-T06).
+      serializers: {
+        req: (req) => ({ method: req.method, url: String(req.url).replace(KEY_IN_URL, "sk_$1_[redacted]"), remoteAddress: req.ip }),
+      },
+    },
+    genReqId: requestId,
+    requestIdHeader: false,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: config.TRUST_PROXY,
+    // Slow-loris: a client that trickles headers or a body is cut off.
+    connectionTimeout: 0,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+  });
+  installValidators(app);
+  installErrorHandling(app);
+  const metrics = installMetrics(app);
+  app.addSchema(ErrorBody);
+  // Unknown query parameters are rejected like unknown body fields: a route without its own
+  // query schema accepts none.
+  app.addHook("onRoute", (route) => {
+    if (route.url.startsWith("/docs")) return;
+    if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NO_QUERY };
+  });
+  app.addHook("onRequest", async (req, reply) => {
+    reply.header("x-request-id", req.id);
+  });
+  app.addHook("onSend", async (_req, reply) => {
+    reply.removeHeader("x-powered-by");
+  });
+
+  await app.register(swagger, openApiDocument(config));
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  const services: Services = {
+    db,
+    clock,
+    config,
+    idempotency: new Idempotency({
+      db,
+      clock,
+      ttlHours: config.IDEMPOTENCY_TTL_HOURS,
+      waitMs: config.IDEMPOTENCY_WAIT_MS,
+      required: config.IDEMPOTENCY_REQUIRED,
+    }),
+  };
+  const limiter = deps.limiter ?? (db.dialect === "postgres" ? new DatabaseRateLimiter(db) : new MemoryRateLimiter());
+
+  health.register(app, { db, metrics });
+  app.get("/v1/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(
+    async (v1) => {
+      v1.addHook(
+        "onRequest",
+        authenticate({
+          db,
+          clock,
+          limiter,
+          rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+          authFailuresPerMinute: config.AUTH_FAILURE_LIMIT_PER_MINUTE,
+        }),
+      );
+      numbers.register(v1, services);
+      deps.extraRoutes?.(v1, services);
+    },
+    { prefix: "/v1" },
+  );
+  return app;
+}

@@ -1,0 +1,67 @@
+import { Ajv } from "ajv";
+import { Type, type Static } from "typebox";
+
+/**
+ * Every operator setting, read once from the environment at boot. An invalid value aborts start-up
+ * with a message naming the variable. Each key's documentation sits next to its schema; the
+ * operator guide (docs/operator.md) lists the same keys.
+ */
+const ConfigSchema = Type.Object({
+  /** Interface the HTTP server binds to. */
+  HOST: Type.String({ default: "127.0.0.1", minLength: 1 }),
+  /** TCP port of the HTTP server. */
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  /** Folder for the embedded SQLite database (and, later, stored attachments). */
+  DATA_DIR: Type.String({ default: "./data", minLength: 1 }),
+  /** postgres://… to run on PostgreSQL instead of the embedded SQLite database. */
+  DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })),
+  /** pino log level. */
+  LOG_LEVEL: Type.Unsafe<"fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent">({
+    type: "string",
+    enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"],
+    default: "info",
+  }),
+  /** Largest JSON request body in bytes; larger bodies get 413 payload_too_large. */
+  BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  /** Default per-API-key request limit per minute (a key may carry its own, set by the CLI). */
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 120, minimum: 1 }),
+  /** Failed authentication attempts allowed per client IP per minute before 429. */
+  AUTH_FAILURE_LIMIT_PER_MINUTE: Type.Integer({ default: 30, minimum: 1 }),
+  /** How long an Idempotency-Key is remembered, in hours (24 at least). */
+  IDEMPOTENCY_TTL_HOURS: Type.Number({ default: 24, minimum: 24 }),
+  /** Require an Idempotency-Key header on every POST (400 invalid_request when missing). */
+  IDEMPOTENCY_REQUIRED: Type.Boolean({ default: false }),
+  /** How long a duplicate request waits for the in-flight original before 409 idempotency_key_in_use. */
+  IDEMPOTENCY_WAIT_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 30_000 }),
+  /** Trust X-Forwarded-For from a reverse proxy when computing the client IP. */
+  TRUST_PROXY: Type.Boolean({ default: false }),
+  /** The address at which clients (and device back-ends) reach this server; shown in the demo curl line. */
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+const ajv = new Ajv({ coerceTypes: true, useDefaults: true, allErrors: true, removeAdditional: true });
+const validate = ajv.compile(ConfigSchema);
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(ConfigSchema.properties);
+  const input: Record<string, string> = {};
+  for (const key of known) {
+    const v = env[key];
+    if (v !== undefined && v !== "") input[key] = v;
+  }
+  if (!validate(input)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const name = e.instancePath.replace(/^\//, "") || String(e.params.missingProperty ?? "");
+      return `${name} ${e.message ?? "is invalid"}`;
+    });
+    throw new Error(`Invalid configuration: ${problems.join("; ")}`);
+  }
+  return input as unknown as Config;
+}
+
+/** A configuration with every default, for tests and tools; `overrides` win. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  return { ...loadConfig({}), ...overrides };
+}

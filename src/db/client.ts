@@ -1,0 +1,133 @@
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import SQLite from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import type { Database } from "./schema.js";
+import { migrateToLatest } from "./migrate.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+/** A query handle: the database itself, or a transaction on it. */
+export type Tx = Kysely<Database>;
+
+export interface Db {
+  kysely: Kysely<Database>;
+  dialect: Dialect;
+  /** Runs `fn` in one transaction; on SQLite it takes the write lock up front (BEGIN IMMEDIATE). */
+  transaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
+  /** True when the database answers a trivial query. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  /** postgres://… or undefined for SQLite. */
+  databaseUrl?: string | undefined;
+  /** SQLite: the folder holding msgbubbles.sqlite, or ":memory:". */
+  dataDir?: string;
+  /** PostgreSQL: a schema to create and use (tests give each run its own). */
+  schema?: string;
+  /** Apply pending migrations on open (the server and CLI do; default true). */
+  migrate?: boolean;
+}
+
+// PostgreSQL returns int8 as strings to protect precision; our bigints are epoch milliseconds,
+// well inside Number's exact range.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export async function openDb(opts: DbOptions): Promise<Db> {
+  const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.schema) : openSqlite(opts.dataDir ?? "./data");
+  if (opts.migrate !== false) await migrateToLatest(db.kysely);
+  return db;
+}
+
+function openSqlite(dataDir: string): Db {
+  let file = ":memory:";
+  if (dataDir !== ":memory:") {
+    mkdirSync(resolve(dataDir), { recursive: true });
+    file = join(resolve(dataDir), "msgbubbles.sqlite");
+  }
+  const raw = new SQLite(file);
+  raw.pragma("journal_mode = WAL");
+  // FULL: a commit is on disk before we answer; "nothing lost" outranks a few microseconds.
+  raw.pragma("synchronous = FULL");
+  raw.pragma("foreign_keys = ON");
+  // The CLI writes from another process; wait for its lock instead of failing.
+  raw.pragma("busy_timeout = 5000");
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  return {
+    kysely,
+    dialect: "sqlite",
+    async transaction(fn) {
+      // Kysely's SQLite driver holds its single connection for the whole callback, so requests
+      // are serialised; BEGIN IMMEDIATE also takes the write lock against other processes.
+      return kysely.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (err) {
+          await sql`rollback`.execute(conn);
+          throw err;
+        }
+      });
+    },
+    async ping() {
+      try {
+        raw.prepare("select 1").get();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await kysely.destroy();
+    },
+  };
+}
+
+async function openPostgres(url: string, schema?: string): Promise<Db> {
+  if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+  if (schema) {
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`create schema if not exists ${schema}`);
+    await admin.end();
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 10,
+    connectionTimeoutMillis: 5000,
+    ...(schema ? { options: `-c search_path=${schema}` } : {}),
+  });
+  // An idle client that loses its server (restart) emits 'error'; without a listener that would
+  // crash the process. The pool drops the client and the next query gets a fresh one.
+  pool.on("error", () => {});
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    dialect: "postgres",
+    transaction: (fn) => kysely.transaction().execute(fn),
+    async ping() {
+      try {
+        await sql`select 1`.execute(kysely);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async close() {
+      await kysely.destroy();
+    },
+  };
+}
+
+/** Drops a schema made for a test run. */
+export async function dropPostgresSchema(url: string, schema: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: url });
+  await admin.connect();
+  await admin.query(`drop schema if exists ${schema} cascade`);
+  await admin.end();
+}

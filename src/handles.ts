@@ -1,0 +1,27 @@
+import { parsePhoneNumberFromString } from "libphonenumber-js/max";
+
+/**
+ * Handles are E.164 phone numbers or iMessage emails (api.md §1). Phones get libphonenumber's
+ * *possible number* check (country code exists, length fits) and not the strict *valid number*
+ * check, which rejects the 555 numbers the docs and the simulator use.
+ */
+const EMAIL_RE = /^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$/;
+const E164_RE = /^\+[1-9]\d{1,14}$/;
+
+export type HandleKind = "phone" | "email";
+
+/** The normalised handle, or null when it is neither a possible E.164 number nor an email. */
+export function normaliseHandle(input: string): { handle: string; kind: HandleKind } | null {
+  const s = input.trim();
+  if (E164_RE.test(s)) {
+    const p = parsePhoneNumberFromString(s);
+    if (p?.isPossible()) return { handle: p.number, kind: "phone" };
+    return null;
+  }
+  if (s.length <= 254 && EMAIL_RE.test(s)) return { handle: s.toLowerCase(), kind: "email" };
+  return null;
+}
+
+export function isPhoneHandle(input: string): boolean {
+  return normaliseHandle(input)?.kind === "phone";
+}

@@ -1,0 +1,96 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { Clock } from "../clock.js";
+import type { Db } from "../db/client.js";
+import type { Mode } from "../db/schema.js";
+import { ApiError } from "../errors.js";
+import { findKeyOwner } from "../keys/store.js";
+import { parseKey, safeEqual } from "../keys/secret.js";
+import type { GcraDecision, GcraPolicy } from "./gcra.js";
+import type { RateLimiter } from "./rate-limiter.js";
+
+export interface AuthContext {
+  accountId: string;
+  mode: Mode;
+  keyId: string;
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set by the auth hook on every /v1 route; routes scope every query by it. */
+    auth: AuthContext;
+  }
+}
+
+export interface AuthDeps {
+  db: Db;
+  clock: Clock;
+  limiter: RateLimiter;
+  /** Default requests per minute per key. */
+  rateLimitPerMinute: number;
+  /** Failed authentications per client IP per minute. */
+  authFailuresPerMinute: number;
+}
+
+const MINUTE = 60_000;
+
+/**
+ * onRequest hook for /v1: the per-IP failed-auth limit, then the key (401/403), then the per-key
+ * rate limit (429). It runs before the body is read, validated or claimed by idempotency, so
+ * none of these answers can burn an Idempotency-Key (reliability.md IDEM-R4).
+ */
+export function authenticate(deps: AuthDeps) {
+  const failPolicy: GcraPolicy = { limit: deps.authFailuresPerMinute, periodMs: MINUTE };
+
+  return async function authHook(req: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const now = deps.clock.now();
+    const ipBucket = `authfail:${req.ip}`;
+    const ipState = await deps.limiter.peek(ipBucket, failPolicy, now);
+    if (!ipState.allowed) throw tooMany(ipState, "Too many failed authentication attempts from this address.");
+
+    const parsed = parseKey(bearerToken(req.headers.authorization) ?? "");
+    const owner = parsed ? await findKeyOwner(deps.db.kysely, parsed.hash) : null;
+    if (!parsed || !owner || !safeEqual(owner.keyHash, parsed.hash) || owner.revoked) {
+      await deps.limiter.take(ipBucket, failPolicy, now);
+      throw new ApiError("unauthorized");
+    }
+    if (!owner.accountActive) throw new ApiError("forbidden", "This account is inactive.");
+
+    const limit = owner.rateLimit ?? deps.rateLimitPerMinute;
+    const d = await deps.limiter.take(`key:${owner.keyId}`, { limit, periodMs: MINUTE }, now);
+    setRateLimitHeaders(reply, limit, d, now);
+    if (!d.allowed) throw tooMany(d);
+    req.auth = { accountId: owner.accountId, mode: owner.mode, keyId: owner.keyId };
+  };
+}
+
+/** The key from `Authorization: Bearer <key>` or `Basic base64(<key>:)`; never from the query. */
+function bearerToken(header: string | undefined): string | null {
+  if (!header) return null;
+  const [scheme, value] = header.trim().split(/\s+/, 2);
+  if (!scheme || !value) return null;
+  if (scheme.toLowerCase() === "bearer") return value;
+  if (scheme.toLowerCase() === "basic") {
+    const decoded = Buffer.from(value, "base64").toString("utf8");
+    return decoded.split(":")[0] ?? null;
+  }
+  return null;
+}
+
+/** The draft's `t`: while quota remains, seconds until it is whole again; at zero, until the next unit. */
+function secondsUntilMore(d: GcraDecision): number {
+  return Math.max(1, Math.ceil((d.remaining > 0 ? d.resetMs : d.nextMs) / 1000));
+}
+
+/** IETF draft-10 RateLimit / RateLimit-Policy plus the GitHub-style X-RateLimit-* trio. */
+function setRateLimitHeaders(reply: FastifyReply, limit: number, d: GcraDecision, now: number): void {
+  const t = secondsUntilMore(d);
+  reply.header("ratelimit-policy", `"default";q=${limit};w=60`);
+  reply.header("ratelimit", `"default";r=${d.remaining};t=${t}`);
+  reply.header("x-ratelimit-limit", String(limit));
+  reply.header("x-ratelimit-remaining", String(d.remaining));
+  reply.header("x-ratelimit-reset", String(Math.ceil((now + t * 1000) / 1000)));
+}
+
+function tooMany(d: GcraDecision, message?: string): ApiError {
+  return new ApiError("rate_limited", message, { "retry-after": String(Math.max(1, Math.ceil(d.retryAfterMs / 1000))) });
+}

@@ -1,0 +1,82 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import FindMyWay from "find-my-way";
+import { ApiError } from "../errors.js";
+import { describeValidation } from "./validation.js";
+
+/**
+ * The one place that writes error responses. Known ApiErrors keep their code; schema failures,
+ * malformed JSON and framework 4xx become documented codes; a lost database becomes
+ * `503 unavailable`; everything else is logged with its stack and answered with the generic
+ * `500 internal_error` — never the error's own message (api.md §1: a 5xx carries no internals).
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, req, reply) => sendError(req, reply, toApiError(err, req)));
+
+  // Unknown route or unknown method on a known path: 405 with Allow when the path exists.
+  const paths = FindMyWay();
+  const methodsByRoute = new Map<string, Set<string>>();
+  app.addHook("onRoute", (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    let set = methodsByRoute.get(route.url);
+    if (!set) {
+      set = new Set();
+      methodsByRoute.set(route.url, set);
+      paths.on("GET", route.url, () => {}, { url: route.url });
+    }
+    for (const m of methods) set.add(m.toUpperCase());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const path = req.url.split("?")[0] ?? "/";
+    const found = paths.find("GET", path);
+    const allowed = found ? methodsByRoute.get((found.store as { url: string }).url) : undefined;
+    if (allowed && !allowed.has(req.method)) {
+      reply.header("allow", [...allowed].sort().join(", "));
+      return sendError(req, reply, new ApiError("method_not_allowed", `${req.method} is not allowed on ${path}.`));
+    }
+    return sendError(req, reply, new ApiError("not_found", "There is no such route."));
+  });
+}
+
+export function sendError(req: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  return reply.code(err.status).type("application/json; charset=utf-8").send({ error: err.code, message: err.message, request_id: req.id });
+}
+
+function toApiError(err: FastifyError, req: FastifyRequest): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err.validation) return new ApiError("invalid_request", describeValidation(err.validation, err.validationContext));
+  switch (err.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return new ApiError("payload_too_large");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return new ApiError("unsupported_media_type", "Send the body as application/json.");
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return new ApiError("invalid_request", "The JSON body is empty.");
+    case "FST_ERR_CTP_INVALID_JSON_BODY":
+      return new ApiError("invalid_request", "The body is not valid JSON.");
+  }
+  if (err instanceof SyntaxError || err.statusCode === 400) return new ApiError("invalid_request", "The body is not valid JSON.");
+  if (err.statusCode === 413) return new ApiError("payload_too_large");
+  if (err.statusCode === 415) return new ApiError("unsupported_media_type");
+  if (isUnavailable(err)) {
+    req.log.warn({ err }, "database unavailable");
+    return new ApiError("unavailable");
+  }
+  req.log.error({ err }, "unhandled error");
+  return new ApiError("internal_error");
+}
+
+const UNAVAILABLE_CODES = new Set([
+  "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN",
+  "57P01", "57P02", "57P03", // admin shutdown, crash shutdown, cannot connect now
+  "08000", "08001", "08003", "08004", "08006", // connection exceptions
+  "SQLITE_BUSY", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN",
+]);
+
+/** Errors that mean "the database is not reachable now", which the client may retry. */
+export function isUnavailable(err: unknown): boolean {
+  if (!err || typeof err !== "object") return false;
+  const e = err as { code?: unknown; message?: unknown };
+  if (typeof e.code === "string" && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith("SQLITE_IOERR"))) return true;
+  return typeof e.message === "string" && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message);
+}

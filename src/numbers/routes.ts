@@ -1,0 +1,24 @@
+import type { FastifyInstance } from "fastify";
+import { commonErrors, ListEnvelope, list } from "../http/envelope.js";
+import type { Db } from "../db/client.js";
+import { NumbersQuery, PhoneNumber } from "./schemas.js";
+import { listNumbers, statusFor } from "./store.js";
+
+export function register(app: FastifyInstance, deps: { db: Db }): void {
+  app.get(
+    "/numbers",
+    {
+      schema: {
+        tags: ["numbers"],
+        summary: "List the account's sending numbers",
+        querystring: NumbersQuery,
+        response: { 200: ListEnvelope(PhoneNumber), ...commonErrors },
+      },
+    },
+    async (req) => {
+      const numbers = await listNumbers(deps.db.kysely, req.auth.accountId);
+      const data = numbers.map((n) => ({ handle: n.handle, channels: n.channels, label: n.label, status: statusFor(n, req.auth.mode) }));
+      return list(req, data, false);
+    },
+  );
+}
