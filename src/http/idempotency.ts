@@ -101,7 +101,7 @@ export class Idempotency {
       kind: "claimed",
       complete: (trx, resourceId, status) => this.finish(trx, req, key, resourceType, resourceId, status),
       release: async () => {
-        await this.scoped(this.opts.db.kysely.deleteFrom("idempotency_keys"), req, key).where("state", "=", "in_progress").execute();
+        await this.opts.db.kysely.deleteFrom("idempotency_keys").where((eb) => eb.and(this.match(req, key))).where("state", "=", "in_progress").execute();
       },
     };
   }
@@ -173,7 +173,7 @@ export class Idempotency {
     const route = req.routeOptions.url ?? req.url;
     const fp = fingerprint(req.method, route, req.query, req.body);
     if (this.opts.db.dialect === "postgres") await sql`set local lock_timeout = '2s'`.execute(trx);
-    await this.scoped(trx.deleteFrom("idempotency_keys"), req, key).where("created_at", "<", this.expiryCutoff()).execute();
+    await trx.deleteFrom("idempotency_keys").where((eb) => eb.and(this.match(req, key))).where("created_at", "<", this.expiryCutoff()).execute();
     const inserted = await trx
       .insertInto("idempotency_keys")
       .values({
@@ -195,24 +195,24 @@ export class Idempotency {
       .executeTakeFirst();
     if (inserted) return {};
 
-    const row = await this.scoped(trx.selectFrom("idempotency_keys").selectAll(), req, key).executeTakeFirstOrThrow();
+    const row = await trx.selectFrom("idempotency_keys").selectAll().where((eb) => eb.and(this.match(req, key))).executeTakeFirstOrThrow();
     if (row.fingerprint !== fp || row.method !== req.method || row.path !== route) throw REUSED();
     if (row.state === "completed" && row.resource_id !== null) return { existing: { resourceId: row.resource_id } };
     const lockedAt = row.locked_at ? Date.parse(row.locked_at) : 0;
     if (now - lockedAt < TWO_PHASE_LOCK_MS) throw IN_USE();
     // A phase 1 whose owner died: take it over.
-    await this.scoped(trx.updateTable("idempotency_keys"), req, key).set({ locked_at: iso(now), state }).execute();
+    await trx.updateTable("idempotency_keys").where((eb) => eb.and(this.match(req, key))).set({ locked_at: iso(now), state }).execute();
     return {};
   }
 
   private async finish(trx: Tx, req: FastifyRequest, key: string, resourceType: string, resourceId: string, status: number): Promise<void> {
-    await this.scoped(trx.updateTable("idempotency_keys"), req, key)
+    await trx.updateTable("idempotency_keys").where((eb) => eb.and(this.match(req, key)))
       .set({ state: "completed", resource_type: resourceType, resource_id: resourceId, response_status: status, locked_at: null })
       .execute();
   }
 
-  private scoped<Q extends { where: (...args: any[]) => Q }>(q: Q, req: FastifyRequest, key: string): Q {
-    return q.where("account_id", "=", req.auth.accountId).where("mode", "=", req.auth.mode).where("key", "=", key);
+  private match(req: FastifyRequest, key: string) {
+    return { account_id: req.auth.accountId, mode: req.auth.mode, key };
   }
 
   private expiryCutoff(): string {
