@@ -3,4 +3,4 @@
 // `prepare` script), so the CLI and the server run as plain JavaScript, without a loader.
 import { main } from "../dist/cli/main.js";
 
-await main(process.argv);
+process.exitCode = await main(process.argv);

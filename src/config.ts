@@ -35,6 +35,8 @@ const ConfigSchema = Type.Object({
   IDEMPOTENCY_WAIT_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 30_000 }),
   /** Trust X-Forwarded-For from a reverse proxy when computing the client IP. */
   TRUST_PROXY: Type.Boolean({ default: false }),
+  /** On first start with an empty database, create a demo account, simulator number and test key. */
+  CREATE_DEMO_ACCOUNT: Type.Boolean({ default: true }),
   /** The address at which clients (and device back-ends) reach this server; shown in the demo curl line. */
   PUBLIC_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
 });

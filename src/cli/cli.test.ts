@@ -1,0 +1,180 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { createApp } from "../app.js";
+import { defaultConfig } from "../config.js";
+import { dropPostgresSchema, openDb } from "../db/client.js";
+import type { Io } from "./io.js";
+import { main } from "./main.js";
+
+const PG = process.env.DATABASE_URL || undefined;
+
+/** The CLI's environment: a temp SQLite folder, or a fresh PostgreSQL schema via search_path. */
+function cliEnv(): { env: Record<string, string>; cleanup(): Promise<void> } {
+  if (PG) {
+    const schema = `cli_${randomBytes(5).toString("hex")}`;
+    const sep = PG.includes("?") ? "&" : "?";
+    return {
+      env: { DATABASE_URL: `${PG}${sep}options=${encodeURIComponent(`-c search_path=${schema}`)}`, SCHEMA: schema },
+      cleanup: () => dropPostgresSchema(PG, schema),
+    };
+  }
+  return { env: { DATA_DIR: mkdtempSync(join(tmpdir(), "mb-cli-")) }, cleanup: async () => {} };
+}
+
+async function cli(env: Record<string, string>, ...args: string[]) {
+  let out = "";
+  let err = "";
+  const io: Io = { out: (s) => void (out += s), err: (s) => void (err += s), env };
+  const code = await main(["node", "msgbubbles", ...args], io);
+  return { code, out, err, json: () => JSON.parse(out) };
+}
+
+describe("operator CLI", () => {
+  const { env, cleanup } = cliEnv();
+  before(async () => {
+    if (PG && env.SCHEMA) {
+      // Create the schema the CLI's search_path points at.
+      const db = await openDb({ databaseUrl: PG, schema: env.SCHEMA, migrate: false });
+      await db.close();
+    }
+  });
+  after(cleanup);
+
+  it("accounts create/list/deactivate/activate, with --json", async () => {
+    const created = await cli(env, "accounts", "create", "--name", "Acme", "--json");
+    assert.equal(created.code, 0, created.err);
+    const acct = created.json();
+    assert.match(acct.id, /^[0-9a-f-]{36}$/);
+    assert.equal(acct.name, "Acme");
+    assert.equal(acct.active, true);
+
+    const listed = (await cli(env, "accounts", "list", "--json")).json();
+    assert.ok(listed.some((a: { id: string }) => a.id === acct.id));
+
+    assert.equal((await cli(env, "accounts", "deactivate", acct.id, "--json")).json().active, false);
+    assert.equal((await cli(env, "accounts", "activate", acct.id, "--json")).json().active, true);
+
+    const human = await cli(env, "accounts", "list");
+    assert.match(human.out, /^id\s+name\s+active/m);
+  });
+
+  it("keys: printed once, stored as a hash, listed without the key, revoked → 401 on the next request", async () => {
+    const acct = (await cli(env, "accounts", "create", "--name", "Keys", "--json")).json();
+    const made = await cli(env, "keys", "create", "--account", acct.id, "--mode", "test", "--rate-limit", "300", "--json");
+    assert.equal(made.code, 0, made.err);
+    const key = made.json();
+    assert.match(key.key, /^sk_test_[0-9A-Za-z]{49}$/);
+    assert.equal(key.rate_limit, 300);
+
+    const listed = await cli(env, "keys", "list", "--account", acct.id, "--json");
+    assert.ok(!listed.out.includes(key.key));
+    assert.equal(listed.json()[0].id, key.id);
+
+    // The server sees the CLI's changes at once (same database, another connection).
+    const db = await openDb(PG ? { databaseUrl: env.DATABASE_URL } : { dataDir: env.DATA_DIR as string });
+    const app = await createApp({ config: defaultConfig(), db, logger: false });
+    try {
+      const stored = await db.kysely.selectFrom("api_keys").selectAll().where("id", "=", key.id).executeTakeFirstOrThrow();
+      assert.ok(!JSON.stringify(stored).includes(key.key.slice(8)), "no plaintext key at rest");
+      const get = () => app.inject({ url: "/v1/numbers", headers: { authorization: `Bearer ${key.key}` } });
+      assert.equal((await get()).statusCode, 200);
+      assert.equal((await get()).headers["x-ratelimit-limit"], "300");
+      await cli(env, "accounts", "deactivate", acct.id);
+      assert.equal((await get()).statusCode, 403);
+      await cli(env, "accounts", "activate", acct.id);
+      assert.equal((await cli(env, "keys", "revoke", key.id, "--json")).json().revoked_at !== null, true);
+      assert.equal((await get()).statusCode, 401);
+    } finally {
+      await app.close();
+      await db.close();
+    }
+  });
+
+  it("numbers add/list/update/remove", async () => {
+    const acct = (await cli(env, "accounts", "create", "--name", "Nums", "--json")).json();
+    const add = await cli(env, "numbers", "add", "--account", acct.id, "--handle", "+15555550123", "--channels", "sms,imessage",
+      "--backend", "simulator", "--label", "Support", "--pace", "30", "--json");
+    assert.equal(add.code, 0, add.err);
+    assert.deepEqual(add.json().channels, ["imessage", "sms"]);
+    assert.equal(add.json().pace_per_minute, 30);
+
+    const upd = (await cli(env, "numbers", "update", "+15555550123", "--label", "", "--channels", "imessage,sms,whatsapp", "--json")).json();
+    assert.equal(upd.label, null);
+    assert.deepEqual(upd.channels, ["imessage", "sms", "whatsapp"]);
+
+    const list = (await cli(env, "numbers", "list", "--account", acct.id, "--json")).json();
+    assert.deepEqual(list.map((n: { handle: string }) => n.handle), ["+15555550123"]);
+
+    assert.equal((await cli(env, "numbers", "remove", "+15555550123")).code, 0);
+    assert.deepEqual((await cli(env, "numbers", "list", "--account", acct.id, "--json")).json(), []);
+  });
+
+  it("bad input: a clear error and a non-zero exit, in the API's error shape with --json", async () => {
+    const acct = (await cli(env, "accounts", "create", "--name", "Bad", "--json")).json();
+    const cases: [string[], RegExp][] = [
+      [["keys", "create", "--account", acct.id, "--mode", "prod"], /--mode must be test or live/],
+      [["keys", "create", "--account", acct.id, "--mode", "test", "--rate-limit", "lots"], /--rate-limit must be a whole number/],
+      [["keys", "create", "--mode", "test"], /required option '--account/],
+      [["keys", "revoke", "nope"], /No API key nope/],
+      [["accounts", "deactivate", "nope"], /No account nope/],
+      [["accounts", "create", "--name", "  "], /name must be 1–200 characters/],
+      [["numbers", "add", "--account", acct.id, "--handle", "12345", "--channels", "sms", "--backend", "simulator"], /not a valid E\.164/],
+      [["numbers", "add", "--account", acct.id, "--handle", "+15555550199", "--channels", "fax", "--backend", "simulator"], /unknown: fax/],
+      [["numbers", "add", "--account", acct.id, "--handle", "+15555550199", "--channels", "sms", "--backend", "carrier-pigeon"], /backend must be one of/],
+      [["numbers", "add", "--account", "nope", "--handle", "+15555550199", "--channels", "sms", "--backend", "simulator"], /No account nope/],
+      [["numbers", "update", "+15555550199"], /Nothing to update/],
+      [["numbers", "remove", "+15555550198"], /No number/],
+      [["frobnicate"], /unknown command/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await cli(env, ...args);
+      assert.notEqual(r.code, 0, `${args.join(" ")} should fail`);
+      assert.match(r.err, message, args.join(" "));
+      const j = await cli(env, ...args, "--json");
+      assert.notEqual(j.code, 0);
+      const body = JSON.parse(j.err);
+      assert.deepEqual(Object.keys(body), ["error", "message"]);
+      assert.equal(j.out, "");
+    }
+    await cli(env, "numbers", "add", "--account", acct.id, "--handle", "+15555550197", "--channels", "sms", "--backend", "simulator");
+    const dup = await cli(env, "numbers", "add", "--account", acct.id, "--handle", "+15555550197", "--channels", "sms", "--backend", "simulator", "--json");
+    assert.equal(JSON.parse(dup.err).error, "conflict");
+  });
+});
+
+describe("msgbubbles serve (a real process)", () => {
+  it("first start on an empty database prints a test key and a curl line that works", async () => {
+    const { env, cleanup } = cliEnv();
+    if (PG && env.SCHEMA) await (await openDb({ databaseUrl: PG, schema: env.SCHEMA, migrate: false })).close();
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", "--input-type=module", "-e", "import { main } from './src/cli/main.ts'; process.exitCode = await main([\"node\", \"msgbubbles\", ...process.argv.slice(1)]);", "serve"],
+      { env: { ...process.env, ...env, PORT: "0", LOG_LEVEL: "warn" }, stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      let out = "";
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (/curl -s \S+/.test(out)) resolve();
+        });
+        child.on("exit", (c) => reject(new Error(`serve exited with ${c}: ${out}`)));
+      });
+      const url = /curl -s (\S+)/.exec(out)?.[1] as string;
+      const key = /Bearer (sk_test_[0-9A-Za-z]+)/.exec(out)?.[1] as string;
+      const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
+      assert.equal(res.status, 200);
+      const body = (await res.json()) as { data: { handle: string; status: string }[] };
+      assert.deepEqual(body.data.map((n) => [n.handle, n.status]), [["+15555550100", "online"]]);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      await cleanup();
+    }
+  });
+});

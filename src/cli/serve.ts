@@ -1,0 +1,48 @@
+import { createApp } from "../app.js";
+import { systemClock } from "../clock.js";
+import { loadConfig } from "../config.js";
+import { openDb } from "../db/client.js";
+import { startMaintenance } from "../maintenance.js";
+import { DEMO_NUMBER, createDemoIfEmpty } from "./demo.js";
+import type { Io } from "./io.js";
+
+/** The only place that listens: boot, print how to start, run until SIGINT/SIGTERM. */
+export async function serve(io: Io): Promise<void> {
+  const config = loadConfig(io.env);
+  const db = await openDb({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR });
+  const demo = config.CREATE_DEMO_ACCOUNT ? await createDemoIfEmpty(db, systemClock) : null;
+  const app = await createApp({ config, db });
+  const address = await app.listen({ host: config.HOST, port: config.PORT });
+  const base = config.PUBLIC_URL ?? address;
+  const storage = db.dialect === "postgres" ? "PostgreSQL" : `SQLite in ${config.DATA_DIR}`;
+  io.out(`MsgBubbles is listening on ${address} (${storage}). API reference: ${base}/docs\n`);
+  if (demo) {
+    io.out(
+      [
+        "",
+        `First start: created a demo account (${demo.accountId}) with the simulator number ${DEMO_NUMBER}`,
+        "and this test-mode API key. It is shown only once; copy it now:",
+        "",
+        `  ${demo.key}`,
+        "",
+        "Try it:",
+        "",
+        `  curl -s ${base}/v1/numbers -H "Authorization: Bearer ${demo.key}"`,
+        "",
+        "",
+      ].join("\n"),
+    );
+  }
+  const maintenance = startMaintenance({ db, clock: systemClock, config, log: app.log });
+
+  await new Promise<void>((resolve) => {
+    const stop = async () => {
+      maintenance.stop();
+      await app.close();
+      await db.close();
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}
