@@ -2,16 +2,33 @@ import { randomBytes } from "node:crypto";
 
 /**
  * Resource ids are UUIDv7 (api.md §1: "Ids are UUIDs; use time-ordered UUIDv7"), so ids sort by
- * creation time and make exact pagination cursors. Request ids carry the documented `req_` prefix.
+ * creation time and make exact pagination cursors and FIFO queue keys. Within one millisecond a
+ * 12-bit counter in `rand_a` keeps ids of this process strictly increasing (RFC 9562 §6.2,
+ * method 1); a clock that steps back reuses the last timestamp rather than going backwards.
  */
+let lastMs = 0;
+let counter = 0;
+
 export function uuidv7(nowMs: number = Date.now()): string {
-  const b = randomBytes(16);
-  let ms = nowMs;
-  for (let i = 5; i >= 0; i--) {
-    b[i] = ms % 256;
-    ms = Math.floor(ms / 256);
+  let ms = Math.max(Math.floor(nowMs), lastMs);
+  if (ms === lastMs) {
+    counter++;
+    if (counter > 0xfff) {
+      ms = lastMs + 1;
+      counter = 0;
+    }
+  } else {
+    counter = 0;
   }
-  b[6] = ((b[6] ?? 0) & 0x0f) | 0x70; // version 7
+  lastMs = ms;
+  const b = randomBytes(16);
+  let t = ms;
+  for (let i = 5; i >= 0; i--) {
+    b[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  b[6] = 0x70 | (counter >> 8); // version 7 + counter high bits
+  b[7] = counter & 0xff;
   b[8] = ((b[8] ?? 0) & 0x3f) | 0x80; // RFC 4122 variant
   const h = b.toString("hex");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
