@@ -7,12 +7,13 @@ import type { Db } from "./db/client.js";
 import * as health from "./health/routes.js";
 import { authenticate } from "./http/auth.js";
 import { ErrorBody } from "./http/envelope.js";
-import { installErrorHandling } from "./http/error-handler.js";
+import { frameworkErrors, installErrorHandling } from "./http/error-handler.js";
 import { Idempotency } from "./http/idempotency.js";
 import { installMetrics } from "./http/metrics.js";
 import { openApiDocument } from "./http/openapi.js";
 import { DatabaseRateLimiter, MemoryRateLimiter, type RateLimiter } from "./http/rate-limiter.js";
 import { installValidators } from "./http/validation.js";
+import { ApiError } from "./errors.js";
 import { requestId } from "./ids.js";
 import * as numbers from "./numbers/routes.js";
 
@@ -47,15 +48,21 @@ const KEY_IN_URL = /sk_(live|test)_[0-9A-Za-z]+/g;
 export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, db } = deps;
   const clock = deps.clock ?? systemClock;
+  const custom = typeof deps.logger === "object" && deps.logger !== null ? deps.logger : {};
   const app = Fastify({
-    logger: deps.logger ?? {
-      level: config.LOG_LEVEL,
-      // Keys belong in the Authorization header, but a client may still put one in a URL; the
-      // log never shows it (reliability.md SEC-T06).
-      serializers: {
-        req: (req) => ({ method: req.method, url: String(req.url).replace(KEY_IN_URL, "sk_$1_[redacted]"), remoteAddress: req.ip }),
-      },
-    },
+    logger:
+      deps.logger === false
+        ? false
+        : {
+            level: config.LOG_LEVEL,
+            ...custom,
+            // Keys belong in the Authorization header, but a client may still put one in a URL;
+            // the log never shows it, whatever logger options are passed (reliability.md SEC-T06).
+            serializers: {
+              ...("serializers" in custom ? custom.serializers : {}),
+              req: (req) => ({ method: req.method, url: String(req.url).replace(KEY_IN_URL, "sk_$1_[redacted]"), remoteAddress: req.ip }),
+            },
+          },
     genReqId: requestId,
     requestIdHeader: false,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -63,9 +70,13 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     // Slow-loris: a client that trickles headers or a body is cut off.
     connectionTimeout: 0,
     requestTimeout: 30_000,
-    return503OnClosing: true,
+    // While closing we answer 503 unavailable ourselves (below), in the documented shape.
+    return503OnClosing: false,
+    frameworkErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
+  // JSON routes take JSON only: a text/plain body is 415, not a string the schema then refuses.
+  app.removeContentTypeParser("text/plain");
   installValidators(app);
   installErrorHandling(app);
   const metrics = installMetrics(app);
@@ -76,8 +87,16 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     if (route.url.startsWith("/docs")) return;
     if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NO_QUERY };
   });
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
   app.addHook("onRequest", async (req, reply) => {
     reply.header("x-request-id", req.id);
+    if (closing) {
+      reply.header("connection", "close");
+      throw new ApiError("unavailable", "The server is shutting down. Retry shortly.");
+    }
   });
   app.addHook("onSend", async (_req, reply) => {
     reply.removeHeader("x-powered-by");

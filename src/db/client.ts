@@ -38,7 +38,14 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export async function openDb(opts: DbOptions): Promise<Db> {
   const db = opts.databaseUrl ? await openPostgres(opts.databaseUrl, opts.schema) : openSqlite(opts.dataDir ?? "./data");
-  if (opts.migrate !== false) await migrateToLatest(db.kysely);
+  if (opts.migrate !== false) {
+    try {
+      await migrateToLatest(db.kysely, db.dialect);
+    } catch (err) {
+      await db.close();
+      throw err;
+    }
+  }
   return db;
 }
 

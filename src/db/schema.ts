@@ -69,10 +69,137 @@ export interface RateLimitsTable {
   tat: number;
 }
 
+export type MessageStatus = "scheduled" | "queued" | "sending" | "sent" | "delivered" | "read" | "failed" | "canceled" | "received";
+export type ChannelName = "imessage" | "sms" | "whatsapp";
+
+export interface ChatsTable {
+  id: string;
+  account_id: string;
+  mode: Mode;
+  number_id: string;
+  from_handle: string;
+  /** The contact of a 1:1 chat; null for a group. */
+  remote_handle: string | null;
+  is_group: number;
+  title: string | null;
+  /** JSON array of handles (groups). */
+  participants: string;
+  channel: ChannelName | null;
+  last_message_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A message, and for outbound ones also its queue job (status, lease, attempts). */
+export interface MessagesTable {
+  id: string;
+  account_id: string;
+  mode: Mode;
+  chat_id: string;
+  number_id: string;
+  lane_id: string;
+  direction: "outbound" | "inbound";
+  status: MessageStatus;
+  channel: ChannelName | null;
+  forced_channel: ChannelName | null;
+  text: string | null;
+  effect: string | null;
+  reply_to: string | null;
+  error_code: string | null;
+  error_message: string | null;
+  /** JSON object or null. */
+  metadata: string | null;
+  from_handle: string;
+  to_handle: string;
+  voice_memo: number;
+  send_at: string | null;
+  sent_at: string | null;
+  delivered_at: string | null;
+  read_at: string | null;
+  edited_at: string | null;
+  unsent_at: string | null;
+  edit_count: number;
+  queue_key: string | null;
+  /** End of the validity window, ms. */
+  expires_at: number | null;
+  attempts: number;
+  lease_token: string | null;
+  lease_until: number | null;
+  device_message_id: string | null;
+  possible_duplicate: number;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface MessageReactionsTable {
+  message_id: string;
+  handle: string;
+  reaction: string;
+  created_at: string;
+}
+
+/** Pacing and queue state of one sending number in one mode. */
+export interface SenderLanesTable {
+  id: string;
+  number_id: string;
+  mode: Mode;
+  tat: number;
+  paused_until: number;
+  pending: number;
+  ready_at: number | null;
+}
+
+export interface EventsTable {
+  id: string;
+  account_id: string;
+  mode: Mode;
+  type: string;
+  /** JSON of the event's `data`. */
+  data: string;
+  created_at: string;
+}
+
+/** What the simulator "sent": its device history, read by its reconcile. */
+export interface SimulatorHistoryTable {
+  message_id: string;
+  from_handle: string;
+  to_handle: string;
+  channel: string;
+  text: string | null;
+  sent_at: number;
+  /** How many times the device was asked to send this message (must stay 1). */
+  sends: number;
+}
+
+/** The simulator's future actions (deliver, read, reply, react, type), durable across restarts. */
+export interface SimulatorTimersTable {
+  id: string;
+  due_at: number;
+  kind: string;
+  payload: string;
+}
+
+export interface LookupCacheTable {
+  number_id: string;
+  mode: Mode;
+  handle: string;
+  imessage: number | null;
+  whatsapp: number | null;
+  checked_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
   numbers: NumbersTable;
   idempotency_keys: IdempotencyKeysTable;
   rate_limits: RateLimitsTable;
+  chats: ChatsTable;
+  messages: MessagesTable;
+  message_reactions: MessageReactionsTable;
+  sender_lanes: SenderLanesTable;
+  events: EventsTable;
+  simulator_history: SimulatorHistoryTable;
+  simulator_timers: SimulatorTimersTable;
+  lookup_cache: LookupCacheTable;
 }

@@ -10,13 +10,13 @@ const NoQuery = Type.Object({}, { additionalProperties: false });
 
 /** Liveness, readiness and metrics: unauthenticated, for load balancers and Prometheus. */
 export function register(app: FastifyInstance, deps: { db: Db; metrics: Registry }): void {
-  app.get("/healthz", { schema: { tags: ["operations"], querystring: NoQuery, response: { 200: Status } } }, async (req) =>
+  app.get("/healthz", { schema: { tags: ["operations"], security: [], querystring: NoQuery, response: { 200: Status } } }, async (req) =>
     ok(req, { status: "ok" }),
   );
 
   app.get(
     "/readyz",
-    { schema: { tags: ["operations"], querystring: NoQuery, response: { 200: Status, 503: Type.Ref("Error") } } },
+    { schema: { tags: ["operations"], security: [], querystring: NoQuery, response: { 200: Status, 503: Type.Ref("Error") } } },
     async (req) => {
       if (!(await deps.db.ping())) throw new ApiError("unavailable", "The database is not reachable.");
       return ok(req, { status: "ready" });

@@ -32,6 +32,7 @@ export interface AuthDeps {
 }
 
 const MINUTE = 60_000;
+const IP_LIMITED = "Too many failed authentication attempts from this address.";
 
 /**
  * onRequest hook for /v1: the per-IP failed-auth limit, then the key (401/403), then the per-key
@@ -45,12 +46,15 @@ export function authenticate(deps: AuthDeps) {
     const now = deps.clock.now();
     const ipBucket = `authfail:${req.ip}`;
     const ipState = await deps.limiter.peek(ipBucket, failPolicy, now);
-    if (!ipState.allowed) throw tooMany(ipState, "Too many failed authentication attempts from this address.");
+    if (!ipState.allowed) throw tooMany(ipState, IP_LIMITED);
 
     const parsed = parseKey(bearerToken(req.headers.authorization) ?? "");
     const owner = parsed ? await findKeyOwner(deps.db.kysely, parsed.hash) : null;
     if (!parsed || !owner || !safeEqual(owner.keyHash, parsed.hash) || owner.revoked) {
-      await deps.limiter.take(ipBucket, failPolicy, now);
+      // Concurrent attempts all pass the peek above; the take is what counts, so a failure that
+      // finds the budget already spent gets the 429 a later attempt would get.
+      const spent = await deps.limiter.take(ipBucket, failPolicy, now);
+      if (!spent.allowed) throw tooMany(spent, IP_LIMITED);
       throw new ApiError("unauthorized");
     }
     if (!owner.accountActive) throw new ApiError("forbidden", "This account is inactive.");
@@ -66,8 +70,9 @@ export function authenticate(deps: AuthDeps) {
 /** The key from `Authorization: Bearer <key>` or `Basic base64(<key>:)`; never from the query. */
 function bearerToken(header: string | undefined): string | null {
   if (!header) return null;
-  const [scheme, value] = header.trim().split(/\s+/, 2);
-  if (!scheme || !value) return null;
+  const parts = header.trim().split(/\s+/);
+  if (parts.length !== 2) return null;
+  const [scheme, value] = parts as [string, string];
   if (scheme.toLowerCase() === "bearer") return value;
   if (scheme.toLowerCase() === "basic") {
     const decoded = Buffer.from(value, "base64").toString("utf8");

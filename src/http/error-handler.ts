@@ -37,7 +37,18 @@ export function installErrorHandling(app: FastifyInstance): void {
   });
 }
 
+/**
+ * For Fastify's `frameworkErrors` option (set in app.ts): errors the router raises before any hook
+ * runs — a URL that does not decode (FST_ERR_BAD_URL), a path parameter over maxParamLength.
+ * Without it Fastify writes its own body, with neither request_id nor X-Request-Id.
+ */
+export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  sendError(req, reply, toApiError(err, req));
+}
+
 export function sendError(req: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
+  // Set here too, not only in the onRequest hook: framework errors reach this without any hook.
+  reply.header("x-request-id", req.id);
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
   return reply.code(err.status).type("application/json; charset=utf-8").send({ error: err.code, message: err.message, request_id: req.id });
 }
@@ -54,6 +65,10 @@ function toApiError(err: FastifyError, req: FastifyRequest): ApiError {
       return new ApiError("invalid_request", "The JSON body is empty.");
     case "FST_ERR_CTP_INVALID_JSON_BODY":
       return new ApiError("invalid_request", "The body is not valid JSON.");
+    case "FST_ERR_BAD_URL":
+      return new ApiError("invalid_request", "The URL is not valid.");
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return new ApiError("invalid_request", "A path parameter is too long.");
   }
   if (err instanceof SyntaxError || err.statusCode === 400) return new ApiError("invalid_request", "The body is not valid JSON.");
   if (err.statusCode === 413) return new ApiError("payload_too_large");
@@ -70,6 +85,7 @@ const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EAI_AGAIN",
   "57P01", "57P02", "57P03", // admin shutdown, crash shutdown, cannot connect now
   "08000", "08001", "08003", "08004", "08006", // connection exceptions
+  "55P03", "40001", "40P01", "53300", "57014", // lock timeout, serialization, deadlock, too many connections, statement timeout
   "SQLITE_BUSY", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_CANTOPEN",
 ]);
 
@@ -78,5 +94,9 @@ export function isUnavailable(err: unknown): boolean {
   if (!err || typeof err !== "object") return false;
   const e = err as { code?: unknown; message?: unknown };
   if (typeof e.code === "string" && (UNAVAILABLE_CODES.has(e.code) || e.code.startsWith("SQLITE_IOERR"))) return true;
-  return typeof e.message === "string" && /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(e.message);
+  // "driver has already been destroyed": Kysely after Db.close() (shutdown) — retryable elsewhere.
+  return (
+    typeof e.message === "string" &&
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|driver has already been destroyed/.test(e.message)
+  );
 }

@@ -2,6 +2,11 @@
  * GCRA (generic cell rate algorithm): one number of state per bucket, the theoretical arrival time
  * (TAT), and no background drip. Emission interval T = period / limit; burst tolerance
  * τ = (burst − 1)·T. Pure, so tests drive it with any clock.
+ *
+ * T is rounded up to a whole millisecond (60 s / 9 → 6,667 ms; at least 1 ms), so with integer
+ * clock readings every value is an exact integer: no floating-point drift can deny the last
+ * request of a full burst, the TAT fits the database's bigint column, and a key never gets more
+ * than its limit.
  */
 export interface GcraPolicy {
   /** Requests allowed per period. */
@@ -26,7 +31,7 @@ export interface GcraDecision {
 }
 
 export function gcra(previousTat: number | undefined, now: number, policy: GcraPolicy): GcraDecision {
-  const t = policy.periodMs / policy.limit;
+  const t = Math.max(1, Math.ceil(policy.periodMs / policy.limit));
   const tau = ((policy.burst ?? policy.limit) - 1) * t;
   const base = Math.max(previousTat ?? now, now);
   const next = base + t;

@@ -16,7 +16,9 @@
  *   the first commits, bounded by lock_timeout.
  * - Two-phase (handlers with I/O outside the transaction, e.g. uploads): phase 1 commits an
  *   `in_progress` row; phase 2 commits the resource and `completed` together. A crashed
- *   phase 1 is taken over once its lock is older than TWO_PHASE_LOCK_MS.
+ *   phase 1 is taken over once its lock is older than TWO_PHASE_LOCK_MS. The lock is a fence:
+ *   an owner that was taken over can neither complete (409, its phase 2 rolls back) nor release
+ *   the key, so one key never yields two resources.
  * - Expiry: rows older than IDEMPOTENCY_TTL_HOURS are ignored and purged; the key is then new.
  * - Ignored on every method but POST.
  */
@@ -93,15 +95,17 @@ export class Idempotency {
   async begin(req: FastifyRequest, resourceType: string): Promise<TwoPhaseClaim | null> {
     const key = this.keyOf(req);
     if (key === null) return null;
-    const existing = await this.exclusive(req, key, () =>
-      this.opts.db.transaction(async (trx) => (await this.claim(trx, req, key, "in_progress")).existing ?? null),
-    );
-    if (existing) return { kind: "replay", resourceId: existing.resourceId };
+    const claim = await this.exclusive(req, key, () => this.opts.db.transaction((trx) => this.claim(trx, req, key, "in_progress")));
+    if (claim.existing) return { kind: "replay", resourceId: claim.existing.resourceId };
+    // Our lock: if another request took the key over (we were slower than TWO_PHASE_LOCK_MS),
+    // the row no longer carries it and we must not touch the row.
+    const lockedAt = claim.lockedAt;
     return {
       kind: "claimed",
-      complete: (trx, resourceId, status) => this.finish(trx, req, key, resourceType, resourceId, status),
+      complete: (trx, resourceId, status) => this.finish(trx, req, key, resourceType, resourceId, status, lockedAt),
       release: async () => {
-        await this.opts.db.kysely.deleteFrom("idempotency_keys").where((eb) => eb.and(this.match(req, key))).where("state", "=", "in_progress").execute();
+        await this.opts.db.kysely.deleteFrom("idempotency_keys").where((eb) => eb.and(this.match(req, key)))
+          .where("state", "=", "in_progress").where("locked_at", "=", lockedAt).execute();
       },
     };
   }
@@ -168,7 +172,7 @@ export class Idempotency {
    * Inserts the key row, or returns the existing row's resource (replay). Throws 422 on a
    * different request and 409 while another request holds it.
    */
-  private async claim(trx: Tx, req: FastifyRequest, key: string, state: IdempotencyKeysTable["state"]): Promise<{ existing?: { resourceId: string } }> {
+  private async claim(trx: Tx, req: FastifyRequest, key: string, state: IdempotencyKeysTable["state"]): Promise<{ existing?: { resourceId: string }; lockedAt: string }> {
     const now = this.opts.clock.now();
     const route = req.routeOptions.url ?? req.url;
     const fp = fingerprint(req.method, route, req.query, req.body);
@@ -193,22 +197,25 @@ export class Idempotency {
       .onConflict((oc) => oc.columns(["account_id", "mode", "key"]).doNothing())
       .returning("key")
       .executeTakeFirst();
-    if (inserted) return {};
+    if (inserted) return { lockedAt: iso(now) };
 
     const row = await trx.selectFrom("idempotency_keys").selectAll().where((eb) => eb.and(this.match(req, key))).executeTakeFirstOrThrow();
     if (row.fingerprint !== fp || row.method !== req.method || row.path !== route) throw REUSED();
-    if (row.state === "completed" && row.resource_id !== null) return { existing: { resourceId: row.resource_id } };
+    if (row.state === "completed" && row.resource_id !== null) return { existing: { resourceId: row.resource_id }, lockedAt: iso(now) };
     const lockedAt = row.locked_at ? Date.parse(row.locked_at) : 0;
     if (now - lockedAt < TWO_PHASE_LOCK_MS) throw IN_USE();
     // A phase 1 whose owner died: take it over.
     await trx.updateTable("idempotency_keys").where((eb) => eb.and(this.match(req, key))).set({ locked_at: iso(now), state }).execute();
-    return {};
+    return { lockedAt: iso(now) };
   }
 
-  private async finish(trx: Tx, req: FastifyRequest, key: string, resourceType: string, resourceId: string, status: number): Promise<void> {
-    await trx.updateTable("idempotency_keys").where((eb) => eb.and(this.match(req, key)))
+  /** Marks the key completed; with `lockedAt` (two-phase), only while that lock is still ours, else 409. */
+  private async finish(trx: Tx, req: FastifyRequest, key: string, resourceType: string, resourceId: string, status: number, lockedAt?: string): Promise<void> {
+    const fence = lockedAt === undefined ? {} : { state: "in_progress" as const, locked_at: lockedAt };
+    const res = await trx.updateTable("idempotency_keys").where((eb) => eb.and({ ...this.match(req, key), ...fence }))
       .set({ state: "completed", resource_type: resourceType, resource_id: resourceId, response_status: status, locked_at: null })
-      .execute();
+      .executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) throw IN_USE();
   }
 
   private match(req: FastifyRequest, key: string) {

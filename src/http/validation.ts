@@ -14,6 +14,9 @@ function makeAjv(coerce: boolean): Ajv {
     useDefaults: true,
     allErrors: false,
     strict: false,
+    // `strict: false` also turns strictNumbers off, which lets 1e400 (Infinity) pass as an
+    // integer and then serialise as null. Non-finite numbers are never valid input.
+    strictNumbers: true,
   });
   (addFormats as unknown as (a: Ajv) => void)(ajv);
   return ajv;

@@ -1,0 +1,107 @@
+/**
+ * Applies the auth contract (test/auth-contract.ts) to every authenticated route of the app. The
+ * list comes from the router itself, so a new route is covered the moment it exists; a new route
+ * with an `:id` fails until FIXTURES gives it a `setup` that makes a resource.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
+import type { Mode } from "../src/db/schema.js";
+import { ApiError } from "../src/errors.js";
+import { Envelope, ok } from "../src/http/envelope.js";
+import { uuidv7 } from "../src/ids.js";
+import { type AuthRoute, checkNotFoundContract, describeAuthContract, type RouteEntry, routeTable } from "./auth-contract.js";
+import { buildTestApp, type SeededAccount, type TestApp } from "./helpers.js";
+
+/** Routes that answer without a key (operations and API docs), with their HEAD twins. */
+const PUBLIC = new Set(["GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json"]);
+const isPublic = (r: RouteEntry) =>
+  PUBLIC.has(`${r.method === "HEAD" ? "GET" : r.method} ${r.url}`) || r.url === "/docs" || r.url.startsWith("/docs/");
+
+/** Per-route extras, keyed "METHOD /template": a valid body, and `setup` for routes with `:id`. */
+const FIXTURES: Record<string, Partial<AuthRoute>> = {};
+
+const probe = await buildTestApp();
+const routes = routeTable(probe.app);
+await probe.close();
+const key = (r: RouteEntry) => `${r.method} ${r.url}`;
+// HEAD twins of GET routes answer exactly as their GET (and carry no body to compare).
+const authenticated = routes.filter((r) => !isPublic(r) && !(r.method === "HEAD" && routes.some((g) => g.method === "GET" && g.url === r.url)));
+
+describe("the route table the contract is applied to", () => {
+  test("is read from the app's router", () => {
+    assert.ok(routes.some((r) => key(r) === "GET /v1/numbers"), JSON.stringify(routes));
+    assert.ok(routes.some((r) => key(r) === "GET /healthz"));
+    assert.ok(authenticated.some((r) => key(r) === "GET /v1/numbers"));
+  });
+
+  test("has no unauthenticated route outside the known public ones: every other route is under /v1", () => {
+    assert.deepEqual(routes.filter((r) => !isPublic(r) && !r.url.startsWith("/v1/")).map(key), []);
+  });
+
+  test("every fixture names a route that exists", () => {
+    assert.deepEqual(Object.keys(FIXTURES).filter((k) => !routes.some((r) => key(r) === k)), []);
+  });
+});
+
+for (const r of authenticated) describeAuthContract({ ...r, ...FIXTURES[key(r)] });
+
+// ---- The :id half, on a test-only resource (no public route has an :id yet). ----
+
+interface Item {
+  accountId: string;
+  mode: Mode;
+}
+const items = new Map<string, Item>();
+const setup = async (_t: TestApp, owner: SeededAccount, mode: Mode) => {
+  const id = uuidv7();
+  items.set(id, { accountId: owner.id, mode });
+  return id;
+};
+const IdParams = Type.Object({ id: Type.String() }, { additionalProperties: false });
+const ItemBody = Envelope(Type.Object({ id: Type.String() }, { additionalProperties: false }));
+
+/** A scoped item route, and two that leak: one ignores the mode, one words a foreign id differently. */
+function itemRoutes(v1: FastifyInstance): void {
+  const route = (path: string, find: (item: Item | undefined, auth: Item) => void) =>
+    v1.get(path, { schema: { hide: true, params: IdParams, response: { 200: ItemBody } } }, async (req) => {
+      const { id } = req.params as { id: string };
+      find(items.get(id), { accountId: req.auth.accountId, mode: req.auth.mode });
+      return ok(req, { id });
+    });
+  route("/_contract/items/:id", (item, auth) => {
+    if (item?.accountId !== auth.accountId || item.mode !== auth.mode) throw new ApiError("not_found");
+  });
+  route("/_contract/leaky-mode/:id", (item, auth) => {
+    if (item?.accountId !== auth.accountId) throw new ApiError("not_found");
+  });
+  route("/_contract/leaky-message/:id", (item, auth) => {
+    if (!item) throw new ApiError("not_found");
+    if (item.accountId !== auth.accountId || item.mode !== auth.mode) throw new ApiError("not_found", "This item belongs to someone else.");
+  });
+}
+
+describeAuthContract({ method: "GET", url: "/v1/_contract/items/:id", setup, app: { extraRoutes: itemRoutes } });
+
+describe("the 404 half of the contract fails on leaky routes", () => {
+  let t: TestApp;
+  let a: SeededAccount;
+  before(async () => {
+    t = await buildTestApp({ extraRoutes: itemRoutes });
+    a = await t.seedAccount();
+  });
+  after(() => t.close());
+
+  test("a route that serves the other mode's resource fails it", async () => {
+    await assert.rejects(checkNotFoundContract(t, { method: "GET", url: "/v1/_contract/leaky-mode/:id", setup }, a), /the other mode's id/);
+  });
+
+  test("a route whose 404 for a foreign id differs from a missing id fails it", async () => {
+    await assert.rejects(checkNotFoundContract(t, { method: "GET", url: "/v1/_contract/leaky-message/:id", setup }, a), /another account's id/);
+  });
+
+  test("a route with an :id but no setup fails it", async () => {
+    await assert.rejects(checkNotFoundContract(t, { method: "GET", url: "/v1/_contract/items/:id" }, a), /give it a setup/);
+  });
+});
