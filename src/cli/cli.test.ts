@@ -29,7 +29,15 @@ function cliEnv(): { env: Record<string, string>; cleanup(): Promise<void> } {
 async function cli(env: Record<string, string>, ...args: string[]) {
   let out = "";
   let err = "";
-  const io: Io = { out: (s) => void (out += s), err: (s) => void (err += s), env };
+  const io: Io = {
+    out: (s) => {
+      out += s;
+    },
+    err: (s) => {
+      err += s;
+    },
+    env,
+  };
   const code = await main(["node", "msgbubbles", ...args], io);
   return { code, out, err, json: () => JSON.parse(out) };
 }
