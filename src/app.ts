@@ -7,6 +7,8 @@ import type { Db } from "./db/client.js";
 import * as health from "./health/routes.js";
 import { authenticate } from "./http/auth.js";
 import { ErrorBody } from "./http/envelope.js";
+import { Attachment, Message } from "./messages/schemas.js";
+import { Chat } from "./chats/schemas.js";
 import { frameworkErrors, installErrorHandling } from "./http/error-handler.js";
 import { Idempotency } from "./http/idempotency.js";
 import { installMetrics } from "./http/metrics.js";
@@ -16,6 +18,13 @@ import { installValidators } from "./http/validation.js";
 import { ApiError } from "./errors.js";
 import { requestId } from "./ids.js";
 import * as numbers from "./numbers/routes.js";
+import * as messages from "./messages/routes.js";
+import * as chats from "./chats/routes.js";
+import * as lookup from "./lookup/routes.js";
+import * as testHelpers from "./test-helpers/routes.js";
+import { Backends } from "./backends/registry.js";
+import { SimulatorBackend } from "./backends/simulator.js";
+import { Dispatcher } from "./dispatch/dispatcher.js";
 
 export interface AppDeps {
   config: Config;
@@ -25,6 +34,8 @@ export interface AppDeps {
   limiter?: RateLimiter;
   /** Pino options or false; tests pass a capturing stream. */
   logger?: FastifyServerOptions["logger"];
+  /** Device back-ends; defaults to the simulator for everything. */
+  backends?: Backends;
   /** Extra routes under /v1, registered with the same hooks (tests use this for test-only routes). */
   extraRoutes?: (v1: FastifyInstance, services: Services) => void;
 }
@@ -35,6 +46,9 @@ export interface Services {
   clock: Clock;
   config: Config;
   idempotency: Idempotency;
+  backends: Backends;
+  /** The outbound engine; serve starts its loop, tests drive it with tick()/runUntilIdle(). */
+  dispatcher: Dispatcher;
 }
 
 const NO_QUERY = { type: "object", properties: {}, additionalProperties: false } as const;
@@ -80,7 +94,9 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   installValidators(app);
   installErrorHandling(app);
   const metrics = installMetrics(app);
-  app.addSchema(ErrorBody);
+  // Shared schemas live on the root instance: a plugin that adds its own gets a fresh schema
+  // controller, which would drop the validator compilers installed above.
+  for (const schema of [ErrorBody, Attachment, Message, Chat]) app.addSchema(schema);
   // Unknown query parameters are rejected like unknown body fields: a route without its own
   // query schema accepts none.
   app.addHook("onRoute", (route) => {
@@ -105,10 +121,14 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, openApiDocument(config));
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
+  const backends =
+    deps.backends ?? new Backends(new SimulatorBackend(db, clock, { deliveryMs: config.SIMULATOR_DELIVERY_MS, readMs: config.SIMULATOR_READ_MS }));
   const services: Services = {
     db,
     clock,
     config,
+    backends,
+    dispatcher: new Dispatcher({ db, clock, config, backends, log: app.log }),
     idempotency: new Idempotency({
       db,
       clock,
@@ -135,9 +155,21 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
         }),
       );
       numbers.register(v1, services);
+      messages.register(v1, services);
+      chats.register(v1, services);
+      lookup.register(v1, services);
+      testHelpers.register(v1, services);
       deps.extraRoutes?.(v1, services);
     },
     { prefix: "/v1" },
   );
+  app.decorate("services", services);
   return app;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The app's shared pieces (serve starts services.dispatcher; tests drive it). */
+    services: Services;
+  }
 }

@@ -35,6 +35,22 @@ const ConfigSchema = Type.Object({
   IDEMPOTENCY_WAIT_MS: Type.Integer({ default: 2000, minimum: 0, maximum: 30_000 }),
   /** Trust X-Forwarded-For from a reverse proxy when computing the client IP. */
   TRUST_PROXY: Type.Boolean({ default: false }),
+  /** Default outbound pace per sending number, messages per minute (a number's --pace overrides). */
+  DEFAULT_PACE_PER_MINUTE: Type.Integer({ default: 60, minimum: 1, maximum: 60_000 }),
+  /** How long an accepted message may wait to be sent before it fails with `expired`. */
+  MESSAGE_VALIDITY_HOURS: Type.Number({ default: 10, exclusiveMinimum: 0, maximum: 36 }),
+  /** How long a claimed send may run before another worker reconciles it. */
+  DISPATCH_LEASE_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
+  /** How often the dispatcher looks for work when idle, in ms. */
+  DISPATCH_INTERVAL_MS: Type.Integer({ default: 50, minimum: 1, maximum: 10_000 }),
+  /** Most sending numbers served per dispatcher tick. */
+  DISPATCH_BATCH: Type.Integer({ default: 500, minimum: 1, maximum: 10_000 }),
+  /** How long a channel lookup (iMessage/WhatsApp reachability) is cached, in hours. */
+  LOOKUP_CACHE_HOURS: Type.Number({ default: 24, minimum: 0 }),
+  /** Simulator: delay between sent and delivered, in ms. */
+  SIMULATOR_DELIVERY_MS: Type.Integer({ default: 300, minimum: 0 }),
+  /** Simulator: delay between delivered and read, in ms. */
+  SIMULATOR_READ_MS: Type.Integer({ default: 700, minimum: 0 }),
   /** On first start with an empty database, create a demo account, simulator number and test key. */
   CREATE_DEMO_ACCOUNT: Type.Boolean({ default: true }),
   /** The address at which clients (and device back-ends) reach this server; shown in the demo curl line. */

@@ -34,11 +34,13 @@ export async function serve(io: Io): Promise<void> {
     );
   }
   const maintenance = startMaintenance({ db, clock: systemClock, config, log: app.log });
+  app.services.dispatcher.start();
 
   await new Promise<void>((resolve) => {
     const stop = async () => {
       maintenance.stop();
       await app.close();
+      await app.services.dispatcher.stop();
       await db.close();
       resolve();
     };

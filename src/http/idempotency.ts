@@ -41,8 +41,8 @@ export interface IdempotencyOptions {
 export interface IdempotentCreate<T> {
   /** Stored on the key row, e.g. "message". */
   resourceType: string;
-  /** Status of a first, successful call: 201 or 202. */
-  status: 201 | 202;
+  /** Status of a first, successful call: 201 or 202 for creates, 200 for actions. */
+  status: 200 | 201 | 202;
   /** Creates the resource inside the transaction and returns its id and representation. */
   create(trx: Tx): Promise<{ id: string; body: T }>;
   /** The resource's current representation, for a replay. */
@@ -108,6 +108,25 @@ export class Idempotency {
           .where("state", "=", "in_progress").where("locked_at", "=", lockedAt).execute();
       },
     };
+  }
+
+  /**
+   * A POST whose work happens outside the database (a synchronous device action): two-phase under
+   * its key, so a retry replays the outcome instead of acting on the device twice.
+   */
+  async action<T>(req: FastifyRequest, reply: FastifyReply, op: Omit<IdempotentCreate<T>, "create"> & { run(): Promise<{ id: string; body: T }> }): Promise<T> {
+    const claim = await this.begin(req, op.resourceType);
+    if (claim?.kind === "replay") return this.replay(reply, op, claim.resourceId);
+    let done: { id: string; body: T };
+    try {
+      done = await op.run();
+    } catch (err) {
+      await claim?.release();
+      throw err;
+    }
+    if (claim) await this.opts.db.transaction((trx) => claim.complete(trx, done.id, op.status));
+    reply.code(op.status);
+    return done.body;
   }
 
   /** Sends the current representation of an already-created resource as a replay. */

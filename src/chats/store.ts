@@ -1,0 +1,99 @@
+import { iso, type Clock } from "../clock.js";
+import type { Tx } from "../db/client.js";
+import type { ChannelName, ChatsTable, Mode } from "../db/schema.js";
+import { ApiError } from "../errors.js";
+import { type Cursor, page } from "../http/pagination.js";
+import { uuidv7 } from "../ids.js";
+import type { Scope } from "../messages/store.js";
+import type { Chat } from "./schemas.js";
+
+export function toChat(r: ChatsTable): Chat {
+  return {
+    id: r.id,
+    from_handle: r.from_handle,
+    remote_handle: r.remote_handle,
+    is_group: r.is_group === 1,
+    title: r.title,
+    last_message_at: r.last_message_at,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    participants: JSON.parse(r.participants) as string[],
+    channel: r.channel,
+  };
+}
+
+export async function getChatRow(db: Tx, scope: Scope, id: string): Promise<ChatsTable> {
+  const row = await db
+    .selectFrom("chats")
+    .selectAll()
+    .where("id", "=", id)
+    .where("account_id", "=", scope.accountId)
+    .where("mode", "=", scope.mode)
+    .executeTakeFirst();
+  if (!row) throw new ApiError("not_found", "No such chat.");
+  return row;
+}
+
+export interface ThreadKey {
+  accountId: string;
+  mode: Mode;
+  numberId: string;
+  fromHandle: string;
+  remoteHandle: string;
+}
+
+/**
+ * The 1:1 chat between a number and a contact, created by the first message in either direction.
+ * Touches `last_message_at`. Runs inside the message's transaction.
+ */
+export async function upsertThread(trx: Tx, clock: Clock, key: ThreadKey, channel: ChannelName | null): Promise<ChatsTable> {
+  const now = iso(clock.now());
+  const existing = await trx
+    .selectFrom("chats")
+    .selectAll()
+    .where("account_id", "=", key.accountId)
+    .where("mode", "=", key.mode)
+    .where("from_handle", "=", key.fromHandle)
+    .where("remote_handle", "=", key.remoteHandle)
+    .executeTakeFirst();
+  if (existing) {
+    const set = { last_message_at: now, updated_at: now, ...(channel && !existing.channel ? { channel } : {}) };
+    await trx.updateTable("chats").set(set).where("id", "=", existing.id).execute();
+    return { ...existing, ...set };
+  }
+  const row: ChatsTable = {
+    id: uuidv7(clock.now()),
+    account_id: key.accountId,
+    mode: key.mode,
+    number_id: key.numberId,
+    from_handle: key.fromHandle,
+    remote_handle: key.remoteHandle,
+    is_group: 0,
+    title: null,
+    participants: "[]",
+    channel,
+    last_message_at: now,
+    created_at: now,
+    updated_at: now,
+  };
+  await trx.insertInto("chats").values(row).execute();
+  return row;
+}
+
+export async function touchChat(trx: Tx, clock: Clock, chatId: string): Promise<void> {
+  const now = iso(clock.now());
+  await trx.updateTable("chats").set({ last_message_at: now, updated_at: now }).where("id", "=", chatId).execute();
+}
+
+export async function listChats(db: Tx, scope: Scope, cursor: Cursor, limit: number) {
+  let q = db.selectFrom("chats").selectAll().where("account_id", "=", scope.accountId).where("mode", "=", scope.mode);
+  if (cursor) {
+    const { time, id } = cursor;
+    q = id === null
+      ? q.where("last_message_at", "<", time)
+      : q.where((eb) => eb.or([eb("last_message_at", "<", time), eb.and([eb("last_message_at", "=", time), eb("id", "<", id)])]));
+  }
+  const rows = await q.orderBy("last_message_at", "desc").orderBy("id", "desc").limit(limit + 1).execute();
+  const { items, hasMore } = page(rows, limit);
+  return { items: items.map(toChat), hasMore };
+}

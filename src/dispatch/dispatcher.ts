@@ -1,0 +1,323 @@
+import type { FastifyBaseLogger } from "fastify";
+import { iso, type Clock } from "../clock.js";
+import type { Config } from "../config.js";
+import type { Db, Tx } from "../db/client.js";
+import type { MessagesTable, NumbersTable } from "../db/schema.js";
+import { emitEvents, type EventRow } from "../events/catalog.js";
+import { isPhoneHandle } from "../handles.js";
+import { uuidv7 } from "../ids.js";
+import type { OutboundMessage, ReconcileOutcome, SendOutcome } from "../backends/backend.js";
+import { type Backends, deviceNumber } from "../backends/registry.js";
+import { applyDeviceEvents } from "../messages/ingest.js";
+import { toMessage } from "../messages/store.js";
+import { adjustPending, lockLane, paceInterval, saveLane } from "./lanes.js";
+import { cachedLookup, chooseChannel } from "./routing.js";
+
+export interface DispatcherDeps {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  backends: Backends;
+  log?: FastifyBaseLogger | undefined;
+}
+
+interface Claimed {
+  row: MessagesTable;
+  number: NumbersTable;
+}
+
+type Outcome = SendOutcome | ReconcileOutcome | { kind: "unroutable" };
+
+/** Transient device errors back off exponentially, with ±20 % jitter, up to 15 minutes. */
+export function backoffMs(attempt: number, random = Math.random): number {
+  const base = Math.min(2 ** Math.max(0, attempt - 1) * 5_000, 15 * 60_000);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/**
+ * The outbound engine. Each tick, in order: scheduled messages that are due join their lane's
+ * queue; queued messages past their validity window fail with `expired`; sends whose lease ran
+ * out (a crashed or stuck worker) are reconciled against the device before anything is resent;
+ * then every lane whose pace allows gives up its oldest message, which is marked `sending` — the
+ * recovery point, committed before the device is called — and sent; finally device signals that
+ * are due (the simulator's deliveries, reads and replies) are applied.
+ *
+ * Every state change is written with its event rows in one transaction, and only by the holder
+ * of the message's lease token, so a worker that lost its lease cannot move a message.
+ */
+export class Dispatcher {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+  private stopped = true;
+  private ticking: Promise<number> | null = null;
+
+  constructor(private readonly deps: DispatcherDeps) {}
+
+  /** One pass; returns how much work it did (0 = idle). */
+  async tick(): Promise<number> {
+    if (this.ticking) return this.ticking;
+    this.ticking = this.pass().finally(() => {
+      this.ticking = null;
+    });
+    return this.ticking;
+  }
+
+  /** Tests: tick until nothing is left to do at the current clock time. */
+  async runUntilIdle(maxTicks = 100_000): Promise<void> {
+    for (let i = 0; i < maxTicks; i++) if ((await this.tick()) === 0) return;
+    throw new Error("dispatcher did not become idle");
+  }
+
+  /** New work arrived: run the next tick now instead of after the idle interval. */
+  wake(): void {
+    if (this.stopped || this.running) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(this.loop, 0);
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setTimeout(this.loop, 0);
+  }
+
+  private readonly loop = async (): Promise<void> => {
+    if (this.stopped) return;
+    this.running = true;
+    let work = 0;
+    try {
+      work = await this.tick();
+    } catch (err) {
+      this.deps.log?.error({ err }, "dispatcher tick failed");
+    }
+    this.running = false;
+    if (!this.stopped) this.timer = setTimeout(this.loop, work > 0 ? 0 : this.deps.config.DISPATCH_INTERVAL_MS);
+  };
+
+  /** Stops claiming new work; an in-flight tick finishes (its leases protect the rest). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.running && this.ticking) await this.ticking.catch(() => 0);
+  }
+
+  private async pass(): Promise<number> {
+    const now = this.deps.clock.now();
+    let work = 0;
+    work += await this.promoteScheduled(now);
+    work += await this.expire(now);
+    work += await this.recover(now);
+    work += await this.dispatch(now);
+    work += await this.drainDevices(now);
+    return work;
+  }
+
+  private get db() {
+    return this.deps.db;
+  }
+
+  private async promoteScheduled(now: number): Promise<number> {
+    const nowIso = iso(now);
+    return this.db.transaction(async (trx) => {
+      const due = await trx
+        .selectFrom("messages")
+        .select(["id", "lane_id", "number_id", "mode"])
+        .where("status", "=", "scheduled")
+        .where("send_at", "<=", nowIso)
+        .orderBy("send_at")
+        .limit(this.deps.config.DISPATCH_BATCH)
+        .execute();
+      for (const m of due) {
+        await trx.updateTable("messages").set({ status: "queued", queue_key: uuidv7(now), updated_at: nowIso }).where("id", "=", m.id).execute();
+        await adjustPending(trx, this.db, m.lane_id, m.number_id, m.mode, +1);
+      }
+      return due.length;
+    });
+  }
+
+  private async expire(now: number): Promise<number> {
+    return this.db.transaction(async (trx) => {
+      const rows = await trx
+        .selectFrom("messages")
+        .selectAll()
+        .where("status", "=", "queued")
+        .where("expires_at", "<=", now)
+        .limit(this.deps.config.DISPATCH_BATCH)
+        .execute();
+      const events: EventRow[] = [];
+      for (const row of rows) {
+        const set = { status: "failed" as const, error_code: "expired", error_message: "The message could not be sent within its validity window.", updated_at: iso(now) };
+        await trx.updateTable("messages").set(set).where("id", "=", row.id).where("status", "=", "queued").execute();
+        await adjustPending(trx, this.db, row.lane_id, row.number_id, row.mode, -1);
+        events.push({ accountId: row.account_id, mode: row.mode, type: "message.failed", data: toMessage({ ...row, ...set }) });
+      }
+      await emitEvents(trx, this.deps.clock, events);
+      return rows.length;
+    });
+  }
+
+  /** Sends whose lease expired: ask the device whether they went out before resending. */
+  private async recover(now: number): Promise<number> {
+    const stale = await this.db.kysely
+      .selectFrom("messages")
+      .innerJoin("numbers", "numbers.id", "messages.number_id")
+      .selectAll("messages")
+      .select(["numbers.handle as n_handle", "numbers.channels as n_channels", "numbers.backend as n_backend", "numbers.backend_config as n_config", "numbers.pace_per_minute as n_pace"])
+      .where("messages.status", "=", "sending")
+      .where("messages.lease_until", "<=", now)
+      .limit(this.deps.config.DISPATCH_BATCH)
+      .execute();
+    if (stale.length === 0) return 0;
+    const results: [Claimed, Outcome][] = [];
+    for (const s of stale) {
+      const claimed = this.claimedOf(s);
+      const backend = this.deps.backends.for(claimed.number, claimed.row.mode);
+      const outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), this.outbound(claimed.row, claimed.row.channel ?? "imessage"));
+      results.push([claimed, outcome]);
+    }
+    await this.record(now, results);
+    return stale.length;
+  }
+
+  private claimedOf(s: MessagesTable & { n_handle: string; n_channels: string; n_backend: string; n_config: string; n_pace: number | null }): Claimed {
+    const { n_handle, n_channels, n_backend, n_config, n_pace, ...row } = s;
+    return {
+      row,
+      number: { id: row.number_id, account_id: row.account_id, handle: n_handle, channels: n_channels, backend: n_backend, backend_config: n_config, pace_per_minute: n_pace } as NumbersTable,
+    };
+  }
+
+  /** Claims the next message of every lane whose pace allows, then sends them. */
+  private async dispatch(now: number): Promise<number> {
+    const claimed = await this.claim(now);
+    if (claimed.length === 0) return 0;
+    const results = await Promise.all(claimed.map(async (c): Promise<[Claimed, Outcome]> => [c, await this.send(c)]));
+    await this.record(this.deps.clock.now(), results);
+    return claimed.length;
+  }
+
+  private async claim(now: number): Promise<Claimed[]> {
+    const { config } = this.deps;
+    return this.db.transaction(async (trx) => {
+      let q = trx.selectFrom("sender_lanes").selectAll().where("ready_at", "<=", now).orderBy("ready_at").limit(config.DISPATCH_BATCH);
+      if (this.db.dialect === "postgres") q = q.forUpdate().skipLocked();
+      const lanes = await q.execute();
+      if (lanes.length === 0) return [];
+      const numbers = new Map(
+        (await trx.selectFrom("numbers").selectAll().where("id", "in", [...new Set(lanes.map((l) => l.number_id))]).execute()).map((n) => [n.id, n]),
+      );
+      const claimed: Claimed[] = [];
+      for (const lane of lanes) {
+        const number = numbers.get(lane.number_id);
+        const row = number
+          ? await trx.selectFrom("messages").selectAll().where("lane_id", "=", lane.id).where("status", "=", "queued").orderBy("queue_key").limit(1).executeTakeFirst()
+          : undefined;
+        if (!number || !row) {
+          lane.pending = 0; // self-heal a counter that drifted
+          await saveLane(trx, lane);
+          continue;
+        }
+        const lease = { status: "sending" as const, attempts: row.attempts + 1, lease_token: uuidv7(now), lease_until: now + config.DISPATCH_LEASE_MS, updated_at: iso(now) };
+        await trx.updateTable("messages").set(lease).where("id", "=", row.id).execute();
+        lane.tat = Math.max(lane.tat, now) + paceInterval(number.pace_per_minute ?? config.DEFAULT_PACE_PER_MINUTE);
+        lane.pending -= 1;
+        await saveLane(trx, lane);
+        claimed.push({ row: { ...row, ...lease }, number });
+      }
+      return claimed;
+    });
+  }
+
+  private outbound(row: MessagesTable, channel: MessagesTable["channel"] & string): OutboundMessage {
+    return { id: row.id, to: row.to_handle, channel, text: row.text, effect: row.effect, replyToDeviceId: null, voiceMemo: row.voice_memo === 1 };
+  }
+
+  private async send({ row, number }: Claimed): Promise<Outcome> {
+    try {
+      const backend = this.deps.backends.for(number, row.mode);
+      const dn = deviceNumber(number, row.mode);
+      let channel = row.channel;
+      if (!channel) {
+        const caps = row.forced_channel
+          ? { imessage: null, whatsapp: null }
+          : await cachedLookup(this.db.kysely, this.deps.clock, this.deps.config.LOOKUP_CACHE_HOURS, backend, dn, row.to_handle);
+        channel = chooseChannel(dn.channels, caps, row.forced_channel);
+        if (channel !== "imessage" && channel !== null && !isPhoneHandle(row.to_handle)) channel = null;
+      }
+      if (!channel) return { kind: "unroutable" };
+      row.channel = channel;
+      const out = this.outbound(row, channel);
+      if (row.reply_to) {
+        const target = await this.db.kysely.selectFrom("messages").select("device_message_id").where("id", "=", row.reply_to).executeTakeFirst();
+        out.replyToDeviceId = target?.device_message_id ?? null;
+      }
+      return await backend.send(dn, out);
+    } catch (err) {
+      // A back-end that throws has not told us what happened: treat it as ambiguous.
+      this.deps.log?.warn({ err, message_id: row.id }, "device send threw");
+      return { kind: "ambiguous", message: "The device did not answer." };
+    }
+  }
+
+  /** Writes the outcomes of sends and reconciliations, fenced by lease token, with their events. */
+  private async record(now: number, results: [Claimed, Outcome][]): Promise<void> {
+    const nowIso = iso(now);
+    await this.db.transaction(async (trx) => {
+      const events: EventRow[] = [];
+      for (const [{ row, number }, outcome] of results) {
+        const fence = (set: Partial<MessagesTable>) =>
+          trx.updateTable("messages").set({ ...set, updated_at: nowIso }).where("id", "=", row.id).where("lease_token", "=", row.lease_token).where("status", "=", "sending").executeTakeFirst();
+        const event = (type: EventRow["type"], set: Partial<MessagesTable>) =>
+          events.push({ accountId: row.account_id, mode: row.mode, type, data: toMessage({ ...row, ...set, updated_at: nowIso }) });
+        switch (outcome.kind) {
+          case "sent": {
+            const set = { status: "sent" as const, channel: row.channel, sent_at: nowIso, device_message_id: outcome.deviceId, lease_token: null, lease_until: null };
+            if (Number((await fence(set)).numUpdatedRows) === 1) event("message.sent", set);
+            break;
+          }
+          case "unroutable":
+          case "not_sent": {
+            const permanent = outcome.kind === "unroutable" || outcome.permanent;
+            if (permanent) {
+              const set = {
+                status: "failed" as const,
+                channel: row.channel,
+                error_code: outcome.kind === "unroutable" ? "undeliverable" : outcome.code,
+                error_message: outcome.kind === "unroutable" ? "No channel of this number can reach the recipient." : outcome.message,
+                lease_token: null,
+                lease_until: null,
+              };
+              if (Number((await fence(set)).numUpdatedRows) === 1) event("message.failed", set);
+            } else if (Number((await fence({ status: "queued", lease_token: null, lease_until: null })).numUpdatedRows) === 1) {
+              // Back in its place at the head of the lane; the lane waits, so nothing overtakes it.
+              const lane = await lockLane(trx, this.db, row.lane_id, number.id, row.mode);
+              lane.pending += 1;
+              lane.paused_until = Math.max(lane.paused_until, now + backoffMs(row.attempts));
+              await saveLane(trx, lane);
+            }
+            break;
+          }
+          case "ambiguous":
+            // Leave it `sending` with an expired lease: the next tick reconciles it.
+            await fence({ lease_until: now });
+            break;
+          case "absent":
+            if (Number((await fence({ status: "queued", lease_token: null, lease_until: null })).numUpdatedRows) === 1) {
+              await adjustPending(trx, this.db, row.lane_id, number.id, row.mode, +1);
+            }
+            break;
+          case "unknown":
+            await fence({ lease_until: now + this.deps.config.DISPATCH_LEASE_MS });
+            break;
+        }
+      }
+      await emitEvents(trx, this.deps.clock, events);
+    });
+  }
+
+  private async drainDevices(now: number): Promise<number> {
+    return this.db.transaction(async (trx: Tx) => {
+      const events = await this.deps.backends.simulator.drain(trx, now, this.deps.config.DISPATCH_BATCH);
+      return applyDeviceEvents(trx, this.deps.clock, events);
+    });
+  }
+}

@@ -1,0 +1,95 @@
+import type { FastifyInstance } from "fastify";
+import { Type, type Static } from "typebox";
+import type { Services } from "../app.js";
+import { iso } from "../clock.js";
+import { ApiError } from "../errors.js";
+import { emitEvents, type EventRow } from "../events/catalog.js";
+import { Envelope, commonErrors, ok } from "../http/envelope.js";
+import { normaliseHandle } from "../handles.js";
+import { uuidv7 } from "../ids.js";
+import { laneIdOf, lockLane, OFFLINE, saveLane } from "../dispatch/lanes.js";
+import { applyReceived } from "../messages/ingest.js";
+import { senderNumber } from "../messages/service.js";
+import { loadMessage } from "../messages/store.js";
+import { PhoneNumber } from "../numbers/schemas.js";
+
+const InboundIn = Type.Object(
+  {
+    from_handle: Type.String({ minLength: 1, maxLength: 320, description: "Your number that receives the message." }),
+    remote_handle: Type.String({ minLength: 1, maxLength: 320, description: "The contact who sends it." }),
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
+    attachment_ids: Type.Optional(Type.Array(Type.String({ format: "uuid" }), { minItems: 1, maxItems: 10 })),
+  },
+  { additionalProperties: false },
+);
+const StatusIn = Type.Object({ status: Type.Union([Type.Literal("online"), Type.Literal("offline")]) }, { additionalProperties: false });
+const HandleParams = Type.Object({ handle: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false });
+const errors = { ...commonErrors, 404: Type.Ref("Error") };
+
+/** Test-mode helpers (api.md §5): make the simulator do what a contact or a device would. */
+export function register(app: FastifyInstance, s: Services): void {
+  const testOnly = (mode: string) => {
+    if (mode !== "test") throw new ApiError("forbidden", "Test helpers take test-mode keys only.");
+  };
+
+  app.post<{ Body: Static<typeof InboundIn> }>(
+    "/test_helpers/inbound",
+    { schema: { tags: ["test helpers"], summary: "Deliver an inbound message from a contact (simulator)", body: InboundIn, response: { 201: Envelope(Type.Ref("Message")), ...errors } } },
+    async (req, reply) => {
+      testOnly(req.auth.mode);
+      const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
+      const { text, attachment_ids } = req.body;
+      if (text === undefined && attachment_ids === undefined) throw new ApiError("invalid_request", "Send text, attachment_ids, or both.");
+      if (attachment_ids) throw new ApiError("invalid_attachments", `Unknown attachment ${attachment_ids[0]}.`);
+      const contact = normaliseHandle(req.body.remote_handle);
+      if (!contact) throw new ApiError("invalid_handle", "remote_handle is not a valid E.164 phone number or email address.");
+      const data = await s.idempotency.create(req, reply, {
+        resourceType: "message",
+        status: 201,
+        create: async (trx) => {
+          const number = await senderNumber(trx, scope, req.body.from_handle);
+          const now = s.clock.now();
+          const events: EventRow[] = [];
+          const channel = number.channels.split(",")[0] as "imessage" | "sms" | "whatsapp";
+          const row = await applyReceived(
+            trx,
+            s.clock,
+            { kind: "received", numberHandle: number.handle, mode: "test", from: contact.handle, text: text ?? null, channel, deviceId: `sim-in-${uuidv7(now)}`, at: now },
+            events,
+          );
+          await emitEvents(trx, s.clock, events);
+          if (!row) throw new Error("inbound message not stored");
+          return { id: row.id, body: await loadMessage(trx, scope, row.id) };
+        },
+        load: (db, id) => loadMessage(db, scope, id),
+      });
+      return ok(req, data);
+    },
+  );
+
+  app.post<{ Params: Static<typeof HandleParams>; Body: Static<typeof StatusIn> }>(
+    "/test_helpers/numbers/:handle/status",
+    { schema: { tags: ["test helpers"], summary: "Set a number's simulated device online or offline", params: HandleParams, body: StatusIn, response: { 200: Envelope(PhoneNumber), ...errors } } },
+    async (req) => {
+      testOnly(req.auth.mode);
+      const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
+      const number = await s.db.transaction(async (trx) => {
+        const n = await senderNumber(trx, scope, req.params.handle).catch((err: unknown) => {
+          if (err instanceof ApiError) throw new ApiError("not_found", "No such number.");
+          throw err;
+        });
+        const status = req.body.status;
+        if (n.test_status !== status) {
+          await trx.updateTable("numbers").set({ test_status: status, updated_at: iso(s.clock.now()) }).where("id", "=", n.id).execute();
+          const lane = await lockLane(trx, s.db, laneIdOf(n.id, "test"), n.id, "test");
+          lane.paused_until = status === "offline" ? OFFLINE : 0;
+          await saveLane(trx, lane);
+          await emitEvents(trx, s.clock, [{ accountId: n.account_id, mode: "test", type: "number.status", data: { handle: n.handle, status } }]);
+        }
+        return { ...n, test_status: status };
+      });
+      s.dispatcher.wake();
+      return ok(req, { handle: number.handle, channels: number.channels.split(",") as ("imessage" | "sms" | "whatsapp")[], label: number.label, status: number.test_status });
+    },
+  );
+}
