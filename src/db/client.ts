@@ -62,7 +62,7 @@ function openSqlite(dataDir: string): Db {
   raw.pragma("foreign_keys = ON");
   // The CLI writes from another process; wait for its lock instead of failing.
   raw.pragma("busy_timeout = 5000");
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: raw }) });
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
   return {
     kysely,
     dialect: "sqlite",
@@ -91,6 +91,27 @@ function openSqlite(dataDir: string): Db {
     },
     async close() {
       await kysely.destroy();
+    },
+  };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew on each query, and preparing costs several
+ * times more than running a small indexed query. Statements are cached by their SQL text; the
+ * cache is bounded because `in (…)` lists of varying length make distinct texts.
+ */
+function withStatementCache(raw: SQLite.Database) {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => raw.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        if (cache.size >= 1000) cache.clear();
+        stmt = raw.prepare(text);
+        cache.set(text, stmt);
+      }
+      return stmt;
     },
   };
 }

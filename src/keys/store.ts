@@ -4,6 +4,7 @@ import type { Tx } from "../db/client.js";
 import type { ApiKeysTable, Mode } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { uuidv7 } from "../ids.js";
+import { prepared } from "../db/prepared.js";
 import { generateKey, hashKey, keyPrefix } from "./secret.js";
 
 export interface ApiKey {
@@ -81,22 +82,27 @@ export interface KeyOwner {
   accountActive: boolean;
 }
 
-/** The key and its account for authentication, by hash; one indexed query. */
+const keyOwnerQuery = prepared(
+  (db, keyHash: string) =>
+    db
+      .selectFrom("api_keys")
+      .innerJoin("accounts", "accounts.id", "api_keys.account_id")
+      .select([
+        "api_keys.id as keyId",
+        "api_keys.key_hash as keyHash",
+        "api_keys.account_id as accountId",
+        "api_keys.mode as mode",
+        "api_keys.rate_limit as rateLimit",
+        "api_keys.revoked_at as revokedAt",
+        "accounts.active as active",
+      ])
+      .where("api_keys.key_hash", "=", keyHash),
+  [""],
+);
+
+/** The key and its account for authentication, by hash: one indexed query, compiled once. */
 export async function findKeyOwner(db: Tx, keyHash: string): Promise<KeyOwner | null> {
-  const row = await db
-    .selectFrom("api_keys")
-    .innerJoin("accounts", "accounts.id", "api_keys.account_id")
-    .select([
-      "api_keys.id as keyId",
-      "api_keys.key_hash as keyHash",
-      "api_keys.account_id as accountId",
-      "api_keys.mode as mode",
-      "api_keys.rate_limit as rateLimit",
-      "api_keys.revoked_at as revokedAt",
-      "accounts.active as active",
-    ])
-    .where("api_keys.key_hash", "=", keyHash)
-    .executeTakeFirst();
+  const [row] = await keyOwnerQuery(db, keyHash);
   if (!row) return null;
   return {
     keyId: row.keyId,

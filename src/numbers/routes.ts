@@ -2,7 +2,7 @@ import type { FastifyInstance } from "fastify";
 import { commonErrors, ListEnvelope, list } from "../http/envelope.js";
 import type { Db } from "../db/client.js";
 import { NumbersQuery, PhoneNumber } from "./schemas.js";
-import { listNumbers, statusFor } from "./store.js";
+import { accountNumbers, statusFor } from "./store.js";
 
 export function register(app: FastifyInstance, deps: { db: Db }): void {
   app.get(
@@ -16,7 +16,7 @@ export function register(app: FastifyInstance, deps: { db: Db }): void {
       },
     },
     async (req) => {
-      const numbers = await listNumbers(deps.db.kysely, req.auth.accountId);
+      const numbers = await accountNumbers(deps.db.kysely, req.auth.accountId);
       const data = numbers.map((n) => ({ handle: n.handle, channels: n.channels, label: n.label, status: statusFor(n, req.auth.mode) }));
       return list(req, data, false);
     },

@@ -5,6 +5,7 @@ import { ApiError } from "../errors.js";
 import { isPhoneHandle, normaliseHandle } from "../handles.js";
 import { uuidv7 } from "../ids.js";
 import { getAccount } from "../accounts/store.js";
+import { prepared } from "../db/prepared.js";
 
 export const CHANNELS = ["imessage", "sms", "whatsapp"] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -114,6 +115,13 @@ export async function getNumber(db: Tx, handle: string): Promise<NumberRecord> {
   const row = await db.selectFrom("numbers").selectAll().where("handle", "=", h).executeTakeFirst();
   if (!row) throw new ApiError("not_found", `No number ${handle}.`);
   return toRecord(row);
+}
+
+const accountNumbersQuery = prepared((db, accountId: string) => db.selectFrom("numbers").selectAll().where("account_id", "=", accountId).orderBy("handle"), [""]);
+
+/** One account's numbers (GET /v1/numbers, on every call: compiled once). */
+export async function accountNumbers(db: Tx, accountId: string): Promise<NumberRecord[]> {
+  return (await accountNumbersQuery(db, accountId)).map(toRecord);
 }
 
 export async function listNumbers(db: Tx, accountId?: string): Promise<NumberRecord[]> {
