@@ -66,21 +66,7 @@ function openSqlite(dataDir: string): Db {
   return {
     kysely,
     dialect: "sqlite",
-    async transaction(fn) {
-      // Kysely's SQLite driver holds its single connection for the whole callback, so requests
-      // are serialised; BEGIN IMMEDIATE also takes the write lock against other processes.
-      return kysely.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
-        try {
-          const result = await fn(conn);
-          await sql`commit`.execute(conn);
-          return result;
-        } catch (err) {
-          await sql`rollback`.execute(conn);
-          throw err;
-        }
-      });
-    },
+    transaction: groupCommit(kysely),
     async ping() {
       try {
         raw.prepare("select 1").get();
@@ -93,6 +79,71 @@ function openSqlite(dataDir: string): Db {
       await kysely.destroy();
     },
   };
+}
+
+interface Pending {
+  fn: (trx: Tx) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Transactions on SQLite, with group commit. The commit's fsync (synchronous=FULL) is the price
+ * of durability and dominates a small write, so transactions that are requested together (in
+ * the same turn of the event loop, e.g. a burst of sends) run one after another inside a single
+ * BEGIN IMMEDIATE … COMMIT, each in its own savepoint: one that fails rolls back alone and gets
+ * its error; the others commit together and are answered only after the commit, so durability is
+ * not traded for speed. One connection runs one batch at a time, like one writer must.
+ */
+function groupCommit(kysely: Kysely<Database>) {
+  let queue: Pending[] = [];
+  let scheduled = false;
+
+  async function flush(): Promise<void> {
+    scheduled = false;
+    const batch = queue;
+    queue = [];
+    const outcomes: { ok: boolean; value: unknown }[] = [];
+    try {
+      await kysely.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          for (const item of batch) {
+            await sql`savepoint tx`.execute(conn);
+            try {
+              outcomes.push({ ok: true, value: await item.fn(conn) });
+              await sql`release tx`.execute(conn);
+            } catch (err) {
+              await sql`rollback to tx`.execute(conn);
+              await sql`release tx`.execute(conn);
+              outcomes.push({ ok: false, value: err });
+            }
+          }
+          await sql`commit`.execute(conn);
+        } catch (err) {
+          await sql`rollback`.execute(conn).catch(() => {});
+          throw err;
+        }
+      });
+    } catch (err) {
+      for (const item of batch) item.reject(err);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const o = outcomes[i];
+      if (o?.ok) item.resolve(o.value);
+      else item.reject(o?.value);
+    });
+  }
+
+  return <T>(fn: (trx: Tx) => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(() => void flush());
+      }
+    });
 }
 
 /**

@@ -1,0 +1,88 @@
+/**
+ * One benchmark server per process: `node --import tsx bench/server.ts <kind>`. Prints one JSON
+ * line `{ port, fixture }` once listening on 127.0.0.1, and exits cleanly on SIGTERM/SIGINT or
+ * when the bench that started it goes away (its IPC channel closes), so `--cpu-prof` can write
+ * its profile.
+ *
+ * Storage for "app" comes from the parent (bench/lib.ts owns creating and removing it):
+ * BENCH_DB=sqlite with BENCH_DATA_DIR, or BENCH_DB=postgres with BENCH_DATABASE_URL + BENCH_SCHEMA.
+ */
+import fastify, { type FastifyInstance } from "fastify";
+import { createAccount } from "../src/accounts/store.js";
+import { createApp } from "../src/app.js";
+import { systemClock } from "../src/clock.js";
+import { defaultConfig } from "../src/config.js";
+import { openDb } from "../src/db/client.js";
+import { createKey } from "../src/keys/store.js";
+import { addNumber } from "../src/numbers/store.js";
+import type { Fixture } from "./lib.js";
+
+interface Booted {
+  app: FastifyInstance;
+  fixture: Fixture;
+  close(): Promise<void>;
+}
+
+const servers: Record<string, () => Promise<Booted>> = {
+  /** A plain Fastify with one small JSON route: the ceiling we compare against. */
+  async bare() {
+    const app = fastify({ logger: false });
+    app.get("/", async () => ({ hello: "world" }));
+    // The baseline of the send path: parse a JSON body, answer 202 with a small JSON object.
+    app.post("/", async (req, reply) => reply.code(202).send({ data: { received: req.body }, request_id: "req_bench" }));
+    return { app, fixture: {}, close: async () => {} };
+  },
+
+  /** The real app on a seeded database: one account, one test key, three numbers. */
+  async app() {
+    const postgres = env("BENCH_DB") === "postgres";
+    const db = await openDb(postgres ? { databaseUrl: env("BENCH_DATABASE_URL"), schema: env("BENCH_SCHEMA") } : { dataDir: env("BENCH_DATA_DIR") });
+    const clock = systemClock;
+    const account = await createAccount(db.kysely, clock, "Bench");
+    // A high per-key limit so the limiter never answers 429 during the bench. On PostgreSQL the
+    // limiter stores its TAT in a bigint column, which rejects the fractional TATs of limits that
+    // do not divide 60 000 ms (a 500 today), so there it is 60 000/min: a 60 000 burst, plus 1/ms.
+    const rateLimit = postgres ? 60_000 : 1_000_000;
+    const key = await createKey(db.kysely, clock, { accountId: account.id, mode: "test", rateLimit });
+    const handles = ["+15555550100", "+15555550101", "+15555550102"];
+    for (const [i, handle] of handles.entries()) {
+      // The fastest pace, so that the send benchmark's backlog never reaches the validity window.
+      await addNumber(db.kysely, clock, { accountId: account.id, handle, channels: "imessage,sms", backend: "simulator", label: `Bench ${i + 1}`, pace: 6000 });
+    }
+    const app = await createApp({ config: defaultConfig({ LOG_LEVEL: "silent" }), db, logger: false });
+    return { app, fixture: { apiKey: key.key, from: handles[0] ?? "" }, close: () => db.close() };
+  },
+};
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`bench/server.ts: ${name} is not set`);
+  return v;
+}
+
+const kind = process.argv[2] ?? "";
+const boot = servers[kind];
+if (!boot) {
+  console.error(`bench/server.ts: unknown server "${kind}" (known: ${Object.keys(servers).join(", ")})`);
+  process.exit(2);
+}
+
+const { app, fixture, close } = await boot();
+await app.listen({ host: "127.0.0.1", port: 0 });
+const address = app.server.address();
+if (address === null || typeof address === "string") throw new Error("bench/server.ts: not listening on TCP");
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await app.close();
+  await close();
+  process.exit(0);
+}
+process.once("SIGTERM", stop);
+process.once("SIGINT", stop);
+// Started by bench/lib.ts (an IPC channel): stop when the bench goes away.
+if (process.channel) process.once("disconnect", stop);
+
+process.stdout.write(`${JSON.stringify({ port: address.port, fixture })}\n`);
