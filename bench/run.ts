@@ -1,0 +1,94 @@
+/**
+ * `npm run bench`: runs every scenario in bench/scenarios.ts, prints a table and writes it to
+ * bench/results/latest.md. Performance is reported, never asserted; only a failed request
+ * (non-2xx or connection error) makes the bench fail.
+ *
+ * Environment:
+ *   BENCH_SECONDS=10          measured seconds per server
+ *   BENCH_WARMUP_SECONDS=2    warm-up seconds per server (not measured)
+ *   BENCH_CONNECTIONS=10      concurrent connections
+ *   BENCH_ONLY=text           run only scenarios whose name contains text
+ *   BENCH_DATABASE_URL=postgres://…   also run the app on PostgreSQL (a throwaway schema)
+ *   BENCH_CPU_PROF=1          run servers under `node --cpu-prof` and print where the targets spend
+ *                             CPU (a profiled run is slower, so latest.md is not written)
+ */
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type LoadOptions, measureTarget } from "./lib.js";
+import { summariseProfiles } from "./profile.js";
+import { consoleTable, markdown, type ScenarioResult } from "./report.js";
+import { scenarios } from "./scenarios.js";
+import { claimScaling, type EngineResult, engineMarkdown, engineTable, pipeline } from "./engine.js";
+
+function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (Number.isInteger(n) && n > 0) return n;
+  console.error(`bench: ${name} must be a positive whole number, got "${raw}"`);
+  return process.exit(2);
+}
+
+process.once("SIGINT", () => process.exit(130));
+
+const databaseUrl = process.env.BENCH_DATABASE_URL || undefined;
+const profiling = process.env.BENCH_CPU_PROF === "1";
+const opts: LoadOptions = {
+  seconds: numberEnv("BENCH_SECONDS", 10),
+  warmupSeconds: numberEnv("BENCH_WARMUP_SECONDS", 2),
+  connections: numberEnv("BENCH_CONNECTIONS", 10),
+  databaseUrl,
+  cpuProfDir: profiling ? mkdtempSync(join(tmpdir(), "msgbubbles-prof-")) : undefined,
+};
+const only = process.env.BENCH_ONLY ?? "";
+const selected = scenarios({ postgres: databaseUrl !== undefined }).filter((s) => s.name.includes(only));
+if (selected.length === 0) {
+  console.error(`bench: no scenario name contains "${only}"`);
+  process.exit(2);
+}
+
+const loadBefore = loadavg();
+const results: ScenarioResult[] = [];
+try {
+  for (const scenario of selected) {
+    console.error(`${scenario.name}: ${scenario.baseline.label} …`);
+    const baseline = await measureTarget(scenario.baseline, opts);
+    console.error(`${scenario.name}: ${scenario.target.label} …`);
+    const target = await measureTarget(scenario.target, opts);
+    results.push({ scenario, baseline, target });
+  }
+} catch (err) {
+  console.error(`bench failed: ${(err as Error).message}`);
+  process.exit(1);
+}
+
+// The engine benchmarks run in-process; BENCH_ENGINE=0 skips them (they take a minute or two).
+const engine: EngineResult[] = [];
+if (process.env.BENCH_ENGINE !== "0" && only === "") {
+  try {
+    console.error("engine: pipeline …");
+    engine.push(await pipeline(numberEnv("BENCH_PIPELINE_NUMBERS", 1000), numberEnv("BENCH_PIPELINE_PER_NUMBER", 5)));
+    console.error("engine: claim scaling …");
+    engine.push(await claimScaling());
+  } catch (err) {
+    console.error(`bench failed: ${(err as Error).stack}`);
+    process.exit(1);
+  }
+}
+
+console.log(`\n${consoleTable(results)}\n`);
+if (engine.length > 0) console.log(`${engineTable(engine)}\n`);
+
+if (profiling) {
+  for (const { target } of results) {
+    if (target.profileDir) console.log(`${target.label}: ${summariseProfiles(target.profileDir)}\n`);
+  }
+  console.log("Profiled run: bench/results/latest.md left unchanged.");
+} else {
+  const dir = fileURLToPath(new URL("./results/", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "latest.md"), `${markdown(results, opts, new Date(), loadBefore)}${engine.length > 0 ? `\n## Engine (in-process)\n\n${engineMarkdown(engine)}\n` : ""}`);
+  console.log(`Wrote ${join(dir, "latest.md")}`);
+}
