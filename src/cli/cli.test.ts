@@ -156,7 +156,7 @@ describe("operator CLI", () => {
 });
 
 describe("msgbubbles serve (a real process)", () => {
-  it("first start on an empty database prints a test key and a curl line that works", async () => {
+  it("first start on an empty database prints a test key and curl lines that send a message, which becomes read", async () => {
     const { env, cleanup } = cliEnv();
     if (PG && env.SCHEMA) await (await openDb({ databaseUrl: PG, schema: env.SCHEMA, migrate: false })).close();
     const child = spawn(
@@ -169,16 +169,28 @@ describe("msgbubbles serve (a real process)", () => {
       await new Promise<void>((resolve, reject) => {
         child.stdout.on("data", (d: Buffer) => {
           out += d.toString();
-          if (/curl -s \S+/.test(out)) resolve();
+          if (/curl -s "\S+limit=1"/.test(out)) resolve();
         });
         child.on("exit", (c) => reject(new Error(`serve exited with ${c}: ${out}`)));
       });
-      const url = /curl -s (\S+)/.exec(out)?.[1] as string;
-      const key = /Bearer (sk_test_[0-9A-Za-z]+)/.exec(out)?.[1] as string;
-      const res = await fetch(url, { headers: { authorization: `Bearer ${key}` } });
-      assert.equal(res.status, 200);
-      const body = (await res.json()) as { data: { handle: string; status: string }[] };
-      assert.deepEqual(body.data.map((n) => [n.handle, n.status]), [["+15555550100", "online"]]);
+      // Run the printed lines as a user would paste them (the shell's quoting, by hand).
+      const send = /curl -s (\S+) -H "Authorization: Bearer (sk_test_[0-9A-Za-z]+)" -H "Content-Type: application\/json" -d '([^']+)'/.exec(out);
+      const read = /curl -s "(\S+limit=1)"/.exec(out);
+      assert.ok(send && read, out);
+      const [, url, key, body] = send as unknown as [string, string, string, string];
+      const headers = { authorization: `Bearer ${key}` };
+      const res = await fetch(url, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body });
+      assert.equal(res.status, 202);
+      const sent = ((await res.json()) as { data: { id: string; status: string; from_handle: string } }).data;
+      assert.equal(sent.status, "queued");
+      assert.equal(sent.from_handle, "+15555550100");
+      // The real server runs on the real clock: poll (bounded) until the simulator has read it.
+      let latest = { id: "", status: "" };
+      for (let i = 0; i < 100 && latest.status !== "read"; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        latest = ((await (await fetch(read?.[1] as string, { headers })).json()) as { data: { id: string; status: string }[] }).data[0] ?? latest;
+      }
+      assert.deepEqual(latest, { ...latest, id: sent.id, status: "read" });
     } finally {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
