@@ -2,12 +2,14 @@ import { type Kysely, type Migration, sql } from "kysely";
 import type { Database } from "./schema.js";
 import * as m0001 from "./migrations/0001-init.js";
 import * as m0002 from "./migrations/0002-messaging.js";
+import * as m0003 from "./migrations/0003-unlogged-rate-limits.js";
 
 // Migrations are imported statically (not read from a folder at run time) so the compiled
 // server and the tests see exactly the same list, in order.
 const migrations: [string, Migration][] = [
   ["0001-init", m0001],
   ["0002-messaging", m0002],
+  ["0003-unlogged-rate-limits", m0003],
 ];
 
 /**

@@ -40,18 +40,28 @@ export class MemoryRateLimiter implements RateLimiter {
 export class DatabaseRateLimiter implements RateLimiter {
   constructor(private readonly db: Db) {}
 
+  /**
+   * One atomic statement: the upsert moves the TAT only when the request is allowed, so
+   * concurrent processes can never both spend the last token, and an allowed request costs one
+   * round trip. A denied one reads the TAT to say how long to wait.
+   */
   async take(bucket: string, policy: GcraPolicy, now: number): Promise<GcraDecision> {
-    // Read and write under one row lock so concurrent processes never both spend the last token.
-    return this.db.transaction(async (trx) => {
-      if (this.db.dialect === "postgres") {
-        await sql`insert into rate_limits (bucket, tat) values (${bucket}, ${now}) on conflict (bucket) do nothing`.execute(trx);
-        const row = await trx.selectFrom("rate_limits").select("tat").where("bucket", "=", bucket).forUpdate().executeTakeFirstOrThrow();
-        return this.apply(trx, bucket, row.tat, policy, now);
-      }
-      const row = await trx.selectFrom("rate_limits").select("tat").where("bucket", "=", bucket).executeTakeFirst();
-      if (!row) await trx.insertInto("rate_limits").values({ bucket, tat: now }).execute();
-      return this.apply(trx, bucket, row?.tat, policy, now);
-    });
+    const t = Math.max(1, Math.ceil(policy.periodMs / policy.limit));
+    const tau = ((policy.burst ?? policy.limit) - 1) * t;
+    const max = this.db.dialect === "postgres" ? sql`greatest` : sql`max`;
+    for (let attempt = 0; ; attempt++) {
+      const { rows } = await sql<{ tat: number }>`
+        insert into rate_limits (bucket, tat) values (${bucket}, ${now + t})
+        on conflict (bucket) do update set tat = ${max}(rate_limits.tat, ${now}) + ${t}
+          where ${max}(rate_limits.tat, ${now}) + ${t} - ${now} <= ${tau + t}
+        returning tat`.execute(this.db.kysely);
+      const row = rows[0];
+      if (row) return gcra(Number(row.tat) - t, now, policy);
+      const d = await this.peek(bucket, policy, now);
+      // Denied by the upsert; if the bucket drained in between, try again rather than report a
+      // token we did not take.
+      if (!d.allowed || attempt >= 2) return { ...d, allowed: false, remaining: 0, retryAfterMs: Math.max(1, d.retryAfterMs) };
+    }
   }
 
   async peek(bucket: string, policy: GcraPolicy, now: number): Promise<GcraDecision> {
@@ -59,9 +69,4 @@ export class DatabaseRateLimiter implements RateLimiter {
     return gcra(row?.tat, now, policy);
   }
 
-  private async apply(trx: Db["kysely"], bucket: string, tat: number | undefined, policy: GcraPolicy, now: number): Promise<GcraDecision> {
-    const d = gcra(tat, now, policy);
-    if (d.allowed) await trx.updateTable("rate_limits").set({ tat: d.tat }).where("bucket", "=", bucket).execute();
-    return d;
-  }
 }
