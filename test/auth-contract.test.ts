@@ -13,14 +13,73 @@ import { Envelope, ok } from "../src/http/envelope.js";
 import { uuidv7 } from "../src/ids.js";
 import { type AuthRoute, checkNotFoundContract, describeAuthContract, type RouteEntry, routeTable } from "./auth-contract.js";
 import { buildTestApp, type SeededAccount, type TestApp } from "./helpers.js";
+import { ANYONE, SIM, statusOf, untilStatus } from "./messaging-helpers.js";
 
 /** Routes that answer without a key (operations and API docs), with their HEAD twins. */
 const PUBLIC = new Set(["GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json"]);
 const isPublic = (r: RouteEntry) =>
   PUBLIC.has(`${r.method === "HEAD" ? "GET" : r.method} ${r.url}`) || r.url === "/docs" || r.url.startsWith("/docs/");
 
-/** Per-route extras, keyed "METHOD /template": a valid body, and `setup` for routes with `:id`. */
-const FIXTURES: Record<string, Partial<AuthRoute>> = {};
+// ---- Fixtures: resources made through the public API, as their owner would make them. ----
+
+let numbersMade = 0;
+/** The owner's sending number (one per account, serving both modes), added on first use. */
+async function numberOf(t: TestApp, owner: SeededAccount): Promise<string> {
+  const row = await t.db.kysely.selectFrom("numbers").select("handle").where("account_id", "=", owner.id).executeTakeFirst();
+  if (row) return row.handle;
+  const handle = `+1555012${String(++numbersMade).padStart(4, "0")}`;
+  await t.addNumber(owner.id, handle, "imessage,sms");
+  return handle;
+}
+
+const keyOf = (owner: SeededAccount, mode: Mode) => (mode === "test" ? owner.testKey : owner.liveKey);
+
+/** A message sent by `owner` in `mode`, left queued; `until` drives the simulator to that status. */
+async function message(t: TestApp, owner: SeededAccount, mode: Mode, opts: { to?: string; until?: string } = {}) {
+  const res = await t.call(keyOf(owner, mode), "POST", "/v1/messages", { to: opts.to ?? ANYONE, from_handle: await numberOf(t, owner), text: "fixture" });
+  assert.equal(res.statusCode, 202, res.body);
+  const data = res.json().data as { id: string; conversation_id: string };
+  if (opts.until) await untilStatus(t, data.id, opts.until);
+  return data;
+}
+
+const queued = async (t: TestApp, owner: SeededAccount, mode: Mode) => {
+  const { id } = await message(t, owner, mode);
+  assert.equal(await statusOf(t, id), "queued");
+  return id;
+};
+/** Delivered and read by the simulator's plain iMessage recipient: reactions apply. */
+const read = async (t: TestApp, owner: SeededAccount, mode: Mode) => (await message(t, owner, mode, { until: "read" })).id;
+/** Failed for good (the simulator's always-failing recipient): retry applies. */
+const failed = async (t: TestApp, owner: SeededAccount, mode: Mode) => (await message(t, owner, mode, { to: SIM.fails, until: "failed" })).id;
+const chat = async (t: TestApp, owner: SeededAccount, mode: Mode) => (await message(t, owner, mode)).conversation_id;
+
+/**
+ * Per-route extras, keyed "METHOD /template": a valid body, and `setup` for routes with `:id`.
+ * `ownStatus` pins the answer on the owner's own resource, so the 404s cannot come from a route
+ * that refuses everything.
+ */
+const FIXTURES: Record<string, Partial<AuthRoute>> = {
+  "GET /v1/messages/:id": { setup: queued, ownStatus: 200 },
+  "PATCH /v1/messages/:id": { setup: queued, body: { text: "edited" }, ownStatus: 200 },
+  "DELETE /v1/messages/:id": { setup: queued, ownStatus: 200 },
+  "POST /v1/messages/:id/reactions": { setup: read, body: { reaction: "love" }, ownStatus: 200 },
+  "POST /v1/messages/:id/retry": { setup: failed, ownStatus: 202 },
+  "GET /v1/chats/:id": { setup: chat, ownStatus: 200 },
+  "POST /v1/chats/:id/read": { setup: chat, ownStatus: 200 },
+  "POST /v1/chats/:id/typing": { setup: chat, body: { state: "start" }, ownStatus: 200 },
+  "POST /v1/test_helpers/inbound": { body: { from_handle: "+15550129999", remote_handle: ANYONE, text: "hi" } },
+  "POST /v1/test_helpers/numbers/:handle/status": {
+    idParam: "handle",
+    // Numbers belong to an account and serve both modes: the handle is the same in either.
+    setup: (t, owner) => numberOf(t, owner),
+    missingId: () => `+1555013${String(Math.floor(Math.random() * 10_000)).padStart(4, "0")}`,
+    body: { status: "online" },
+    ownStatus: 200,
+  },
+};
+/** Test helpers take test-mode keys only (api.md §5): every route under them gets that check. */
+const isTestHelper = (r: RouteEntry) => r.url.startsWith("/v1/test_helpers/");
 
 const probe = await buildTestApp();
 const routes = routeTable(probe.app);
@@ -45,9 +104,9 @@ describe("the route table the contract is applied to", () => {
   });
 });
 
-for (const r of authenticated) describeAuthContract({ ...r, ...FIXTURES[key(r)] });
+for (const r of authenticated) describeAuthContract({ ...r, testOnly: isTestHelper(r), ...FIXTURES[key(r)] });
 
-// ---- The :id half, on a test-only resource (no public route has an :id yet). ----
+// ---- The :id half, on a test-only resource, including routes that leak. ----
 
 interface Item {
   accountId: string;
@@ -80,6 +139,11 @@ function itemRoutes(v1: FastifyInstance): void {
     if (!item) throw new ApiError("not_found");
     if (item.accountId !== auth.accountId || item.mode !== auth.mode) throw new ApiError("not_found", "This item belongs to someone else.");
   });
+  // Test-mode only, but the mode is checked after the lookup: a live key learns which ids exist.
+  route("/_contract/leaky-test-only/:id", (item, auth) => {
+    if (item?.accountId !== auth.accountId) throw new ApiError("not_found");
+    if (auth.mode !== "test") throw new ApiError("forbidden", "Test-mode keys only.");
+  });
 }
 
 describeAuthContract({ method: "GET", url: "/v1/_contract/items/:id", setup, app: { extraRoutes: itemRoutes } });
@@ -99,6 +163,14 @@ describe("the 404 half of the contract fails on leaky routes", () => {
 
   test("a route whose 404 for a foreign id differs from a missing id fails it", async () => {
     await assert.rejects(checkNotFoundContract(t, { method: "GET", url: "/v1/_contract/leaky-message/:id", setup }, a), /another account's id/);
+  });
+
+  test("a test-mode-only route that answers a live key differently for existing and missing ids fails it", async () => {
+    const testOnlySetup = (tt: TestApp, owner: SeededAccount) => setup(tt, owner, "test");
+    await assert.rejects(
+      checkNotFoundContract(t, { method: "GET", url: "/v1/_contract/leaky-test-only/:id", setup: testOnlySetup, testOnly: true }, a),
+      /live key, another account's id/,
+    );
   });
 
   test("a route with an :id but no setup fails it", async () => {

@@ -8,8 +8,12 @@
  * - A valid key of an inactive account → 403 `forbidden` (test and live keys alike).
  * - A valid key gets past authentication (the control that keeps the above from passing vacuously).
  * - Routes with `:id`: another account's id, the other mode's id and a missing id → 404
- *   `not_found`, byte-identical apart from request_id, while the owner's own id is not a 404.
+ *   `not_found`, byte-identical apart from request_id, while the owner's own id is not a 404
+ *   (and answers exactly `ownStatus` when the route gives one).
  *   A route with `:id` and no `setup` fails: a new resource cannot skip the check.
+ * - Test-mode-only routes (`testOnly`, the test helpers): a live key → 403 `forbidden` before
+ *   anything else (even with no body), byte-identical whatever the id; the :id half runs with the
+ *   test key (another account's and a missing id → the same 404).
  *
  * `routeTable(app)` reads the router's own table, so callers can apply the contract to every route.
  */
@@ -26,11 +30,19 @@ export const REQUEST_ID = /^req_[0-9a-f]{32}$/;
 
 export interface AuthRoute {
   method: string;
-  /** A route template; `:id` is replaced by ids from `setup` (or a random UUID). */
+  /** A route template; `:id` (or `:<idParam>`) is replaced by ids from `setup` (or `missingId()`). */
   url: string;
   body?: unknown;
   /** For routes with `:id`: makes a resource owned by `owner` in `mode` and returns its id. */
   setup?: (t: TestApp, owner: SeededAccount, mode: Mode) => Promise<string>;
+  /** The path parameter that names the resource, when it is not `id` (e.g. `handle`). */
+  idParam?: string;
+  /** A well-formed id that names nothing (default: a fresh UUIDv7). */
+  missingId?: () => string;
+  /** The exact status of a call on the owner's own resource (with `body`); else only "not 404". */
+  ownStatus?: number;
+  /** Test-mode keys only: a live key gets 403 forbidden, whatever the id or body. */
+  testOnly?: boolean;
   /** Options of the app the suite boots, e.g. `extraRoutes` for test-only routes. */
   app?: TestAppOptions;
 }
@@ -94,11 +106,11 @@ export function describeAuthContract(route: AuthRoute): void {
     });
     after(() => t.close());
 
-    const path = (id: string = uuidv7()) => route.url.replace(":id", id);
+    const path = (id?: string) => pathOf(route, id);
     const call = (key: string | null, opts: { id?: string; query?: string; headers?: Record<string, string> } = {}) =>
       t.call(key, route.method, path(opts.id) + (opts.query ?? ""), route.body, opts.headers);
 
-    test("every path parameter other than :id has a value", () => {
+    test(`every path parameter other than :${route.idParam ?? "id"} has a value`, () => {
       assert.doesNotMatch(path(), /\/:/, `${name}: fill its other path parameters in the route's url`);
     });
 
@@ -145,12 +157,27 @@ export function describeAuthContract(route: AuthRoute): void {
       for (const [mode, key] of [["test", a.testKey], ["live", a.liveKey]] as const) {
         const id = route.setup ? await route.setup(t, a, mode) : undefined;
         const res = await call(key, id ? { id } : {});
+        if (route.testOnly && mode === "live") {
+          errorBody(res, 403, "forbidden", "live key on a test-mode-only route");
+          continue;
+        }
         assert.ok(![401, 403].includes(res.statusCode), `${mode} key: ${res.statusCode} ${res.body}`);
+        if (id && route.ownStatus !== undefined) assert.equal(res.statusCode, route.ownStatus, `${mode} key on its own resource: ${res.body}`);
         assert.match(String(res.headers["x-request-id"]), REQUEST_ID);
       }
     });
 
-    if (route.url.includes(":id")) {
+    if (route.testOnly) {
+      test("403 forbidden for a live key before validation: no body, a bad body and the valid one answer alike", async () => {
+        const expected = errorBody(await call(a.liveKey), 403, "forbidden", "valid body");
+        const noBody = await t.call(a.liveKey, route.method, path());
+        assert.equal(errorBody(noBody, 403, "forbidden", "no body"), expected);
+        const badBody = await t.call(a.liveKey, route.method, path(), { unknown_field: true });
+        assert.equal(errorBody(badBody, 403, "forbidden", "bad body"), expected);
+      });
+    }
+
+    if (route.url.includes(`:${route.idParam ?? "id"}`)) {
       test("404 not_found, byte-identical, for another account's id, the other mode's id and a missing id", async () => {
         await checkNotFoundContract(t, route, a);
       });
@@ -167,13 +194,32 @@ export async function checkNotFoundContract(t: TestApp, route: AuthRoute, owner:
   const setup = route.setup;
   if (!setup) assert.fail(`${name} has an :id: give it a setup that makes a resource, so the 404 contract covers it`);
   const other = await t.seedAccount("Other");
-  const call = (key: string, id: string) => t.call(key, route.method, route.url.replace(":id", id), route.body);
+  const call = (key: string, id: string) => t.call(key, route.method, pathOf(route, id), route.body);
+  const checkOwn = async (key: string, id: string, mode: Mode) => {
+    const res = await call(key, id);
+    assert.notEqual(res.statusCode, 404, `${name}: the owner's own ${mode} id answers 404: ${res.body}`);
+    if (route.ownStatus !== undefined) assert.equal(res.statusCode, route.ownStatus, `${name}: the owner's own ${mode} id: ${res.body}`);
+  };
+  if (route.testOnly) {
+    // Test mode only: the test key gets the 404 half; a live key learns nothing about any id.
+    const own = await setup(t, owner, "test");
+    await checkOwn(owner.testKey, own, "test");
+    const missingId = route.missingId?.() ?? uuidv7();
+    const missing = errorBody(await call(owner.testKey, missingId), 404, "not_found");
+    const foreign = await setup(t, other, "test");
+    const label = `${name} with a test key: another account's id`;
+    assert.equal(errorBody(await call(owner.testKey, foreign), 404, "not_found", label), missing, label);
+    const live = errorBody(await call(owner.liveKey, own), 403, "forbidden", `${name}: live key, own id`);
+    for (const [what, id] of [["another account's id", foreign], ["a missing id", missingId]] as const) {
+      assert.equal(errorBody(await call(owner.liveKey, id), 403, "forbidden", `${name}: live key, ${what}`), live, `${name}: live key, ${what}`);
+    }
+    return;
+  }
   const own = { test: await setup(t, owner, "test"), live: await setup(t, owner, "live") };
   for (const mode of ["test", "live"] as const) {
     const key = mode === "test" ? owner.testKey : owner.liveKey;
-    const res = await call(key, own[mode]);
-    assert.notEqual(res.statusCode, 404, `${name}: the owner's own ${mode} id answers 404: ${res.body}`);
-    const missing = errorBody(await call(key, uuidv7()), 404, "not_found");
+    await checkOwn(key, own[mode], mode);
+    const missing = errorBody(await call(key, route.missingId?.() ?? uuidv7()), 404, "not_found");
     const foreign: string = await setup(t, other, mode);
     const cases: [string, string][] = [
       ["another account's id", foreign],
@@ -184,4 +230,9 @@ export async function checkNotFoundContract(t: TestApp, route: AuthRoute, owner:
       assert.equal(errorBody(await call(key, id), 404, "not_found", label), missing, label);
     }
   }
+}
+
+/** The route's url with its resource parameter replaced by `id` (default: a missing id). */
+function pathOf(route: AuthRoute, id?: string): string {
+  return route.url.replace(`:${route.idParam ?? "id"}`, id ?? route.missingId?.() ?? uuidv7());
 }

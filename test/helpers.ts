@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import type { FastifyInstance, LightMyRequestResponse } from "fastify";
 import { createAccount, setAccountActive } from "../src/accounts/store.js";
 import { type AppDeps, createApp } from "../src/app.js";
-import { ManualClock } from "../src/clock.js";
+import type { Backends } from "../src/backends/registry.js";
+import { type Clock, ManualClock } from "../src/clock.js";
 import { type Config, defaultConfig } from "../src/config.js";
 import { type Db, dropPostgresSchema, openDb } from "../src/db/client.js";
 import type { Mode } from "../src/db/schema.js";
@@ -59,13 +60,18 @@ export interface TestAppOptions {
   extraRoutes?: AppDeps["extraRoutes"];
   logger?: AppDeps["logger"];
   limiter?: AppDeps["limiter"];
+  /** Device back-ends built on the app's database and clock (default: the simulator). */
+  backends?: (deps: { db: Db; clock: Clock; config: Config }) => Backends;
+  /** An already-open database (e.g. to boot a second app on it: a restart); close() closes it, never drops it. */
+  db?: Db;
 }
 
 /** The real app on a real database with a manual clock: what every HTTP test boots. */
 export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const clock = opts.clock ?? new ManualClock();
   const config = defaultConfig({ LOG_LEVEL: "silent", IDEMPOTENCY_WAIT_MS: 0, ...opts.config });
-  const db = await freshDb();
+  const given = opts.db;
+  const db: Db & { drop(): Promise<void> } = given ? { ...given, drop: () => given.close() } : await freshDb();
   const app = await createApp({
     config,
     db,
@@ -73,6 +79,7 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     logger: opts.logger ?? false,
     ...(opts.extraRoutes ? { extraRoutes: opts.extraRoutes } : {}),
     ...(opts.limiter ? { limiter: opts.limiter } : {}),
+    ...(opts.backends ? { backends: opts.backends({ db, clock, config }) } : {}),
   });
   await app.ready();
   const newKey = async (accountId: string, mode: Mode, rateLimit?: number) => (await createKey(db.kysely, clock, { accountId, mode, rateLimit })).key;

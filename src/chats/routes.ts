@@ -91,9 +91,12 @@ async function onChatDevice(
   const outcome = await call(s.backends.for(number, sc.mode), deviceNumber(number, sc.mode), { remoteHandle: chat.remote_handle ?? "", channel: chat.channel ?? "imessage" });
   if (!outcome.ok) throw new ApiError(outcome.offline ? "device_offline" : failed, outcome.message);
   if (failed === "read_failed") {
+    const set = { updated_at: iso(s.clock.now()) };
     await s.db.transaction(async (trx) => {
-      await trx.updateTable("chats").set({ updated_at: iso(s.clock.now()) }).where("id", "=", chat.id).execute();
+      await trx.updateTable("chats").set(set).where("id", "=", chat.id).execute();
     });
+    // Answer the chat as it now is, not as it was read before the update.
+    return toChat({ ...chat, ...set });
   }
   return toChat(chat);
 }

@@ -26,7 +26,7 @@ export async function getChatRow(db: Tx, scope: Scope, id: string): Promise<Chat
   const row = await db
     .selectFrom("chats")
     .selectAll()
-    .where("id", "=", id)
+    .where("id", "=", id.toLowerCase())
     .where("account_id", "=", scope.accountId)
     .where("mode", "=", scope.mode)
     .executeTakeFirst();

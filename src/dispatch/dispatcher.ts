@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { iso, type Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { Db, Tx } from "../db/client.js";
-import type { MessagesTable, NumbersTable } from "../db/schema.js";
+import type { ChannelName, MessagesTable, NumbersTable } from "../db/schema.js";
 import { emitEvents, type EventRow } from "../events/catalog.js";
 import { isPhoneHandle } from "../handles.js";
 import { uuidv7 } from "../ids.js";
@@ -170,8 +170,24 @@ export class Dispatcher {
     const results: [Claimed, Outcome][] = [];
     for (const s of stale) {
       const claimed = this.claimedOf(s);
-      const backend = this.deps.backends.for(claimed.number, claimed.row.mode);
-      const outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), this.outbound(claimed.row, claimed.row.channel ?? "imessage"));
+      let outcome: Outcome;
+      try {
+        // The channel was chosen in memory by the attempt that died: choose it again (the
+        // lookup is cached), so the device is asked about the right chat and a message found
+        // there is recorded with the channel it went out on.
+        const channel = await this.route(claimed);
+        if (channel === null) {
+          outcome = { kind: "absent" }; // unroutable: send() never reached the device
+        } else {
+          claimed.row.channel = channel;
+          const backend = this.deps.backends.for(claimed.number, claimed.row.mode);
+          outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), this.outbound(claimed.row, channel));
+        }
+      } catch (err) {
+        // Cannot ask the device now: stay unresolved and ask again a lease later.
+        this.deps.log?.warn({ err, message_id: claimed.row.id }, "device reconcile threw");
+        outcome = { kind: "unknown" };
+      }
       results.push([claimed, outcome]);
     }
     await this.record(now, results);
@@ -198,7 +214,17 @@ export class Dispatcher {
   private async claim(now: number): Promise<Claimed[]> {
     const { config } = this.deps;
     return this.db.transaction(async (trx) => {
-      let q = trx.selectFrom("sender_lanes").selectAll().where("ready_at", "<=", now).orderBy("ready_at").limit(config.DISPATCH_BATCH);
+      // One send in flight per lane: while a message of the lane is `sending` (being sent, or
+      // unresolved until reconciled), no later message of the lane may overtake it.
+      let q = trx
+        .selectFrom("sender_lanes")
+        .selectAll()
+        .where("ready_at", "<=", now)
+        .where(({ not, exists, selectFrom }) =>
+          not(exists(selectFrom("messages").select("messages.id").whereRef("messages.lane_id", "=", "sender_lanes.id").where("messages.status", "=", "sending"))),
+        )
+        .orderBy("ready_at")
+        .limit(config.DISPATCH_BATCH);
       if (this.db.dialect === "postgres") q = q.forUpdate().skipLocked();
       const lanes = await q.execute();
       if (lanes.length === 0) return [];
@@ -231,18 +257,23 @@ export class Dispatcher {
     return { id: row.id, to: row.to_handle, channel, text: row.text, effect: row.effect, replyToDeviceId: null, voiceMemo: row.voice_memo === 1 };
   }
 
+  /** The message's channel: its own once routed, else the number's best for the recipient. */
+  private async route({ row, number }: Claimed): Promise<ChannelName | null> {
+    if (row.channel) return row.channel;
+    const backend = this.deps.backends.for(number, row.mode);
+    const dn = deviceNumber(number, row.mode);
+    const caps = row.forced_channel
+      ? { imessage: null, whatsapp: null }
+      : await cachedLookup(this.db.kysely, this.deps.clock, this.deps.config.LOOKUP_CACHE_HOURS, backend, dn, row.to_handle);
+    const channel = chooseChannel(dn.channels, caps, row.forced_channel);
+    return channel !== "imessage" && channel !== null && !isPhoneHandle(row.to_handle) ? null : channel;
+  }
+
   private async send({ row, number }: Claimed): Promise<Outcome> {
     try {
       const backend = this.deps.backends.for(number, row.mode);
       const dn = deviceNumber(number, row.mode);
-      let channel = row.channel;
-      if (!channel) {
-        const caps = row.forced_channel
-          ? { imessage: null, whatsapp: null }
-          : await cachedLookup(this.db.kysely, this.deps.clock, this.deps.config.LOOKUP_CACHE_HOURS, backend, dn, row.to_handle);
-        channel = chooseChannel(dn.channels, caps, row.forced_channel);
-        if (channel !== "imessage" && channel !== null && !isPhoneHandle(row.to_handle)) channel = null;
-      }
+      const channel = await this.route({ row, number });
       if (!channel) return { kind: "unroutable" };
       row.channel = channel;
       const out = this.outbound(row, channel);
@@ -271,7 +302,11 @@ export class Dispatcher {
         switch (outcome.kind) {
           case "sent": {
             const set = { status: "sent" as const, channel: row.channel, sent_at: nowIso, device_message_id: outcome.deviceId, lease_token: null, lease_until: null };
-            if (Number((await fence(set)).numUpdatedRows) === 1) event("message.sent", set);
+            if (Number((await fence(set)).numUpdatedRows) === 1) {
+              event("message.sent", set);
+              // A chat started by an outbound message learns its channel from its first send.
+              if (row.channel) await trx.updateTable("chats").set({ channel: row.channel }).where("id", "=", row.chat_id).where("channel", "is", null).execute();
+            }
             break;
           }
           case "unroutable":

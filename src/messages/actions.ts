@@ -6,7 +6,7 @@ import type { ActionOutcome } from "../backends/backend.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
 import { reactionData, saveReaction } from "./ingest.js";
 import { cancelQueued, type MessageDeps, requireOnline } from "./service.js";
-import { type Scope, getMessageRow, toMessage } from "./store.js";
+import { type Scope, getMessageRow, reactionsOf, toMessage } from "./store.js";
 import { TAPBACKS } from "./schemas.js";
 
 /**
@@ -57,12 +57,25 @@ export async function editMessage(deps: ActionDeps, scope: Scope, id: string, te
   if (row.channel === "sms") throw new ApiError("conflict", "SMS messages cannot be edited.");
   if (now - Date.parse(row.sent_at ?? row.created_at) > EDIT_WINDOW_MS) throw new ApiError("conflict", "The 15-minute edit window has passed.");
   if (row.channel === "imessage" && row.edit_count >= MAX_IMESSAGE_EDITS) throw new ApiError("conflict", "An iMessage can be edited at most 5 times.");
-  await onDevice(deps, scope, row, "edit_failed", (b, n) => b.edit(n, target(row), text));
+  // Reserve the edit before calling the device, so two concurrent edits cannot both pass the
+  // 5-edit cap; a refused edit gives its reservation back.
+  const reserve = await deps.db.transaction((trx) =>
+    trx.updateTable("messages").set({ edit_count: row.edit_count + 1 }).where("id", "=", row.id).where("edit_count", "=", row.edit_count).executeTakeFirst(),
+  );
+  if (Number(reserve.numUpdatedRows) !== 1) throw new ApiError("conflict", "Another edit of this message is in progress.");
+  try {
+    await onDevice(deps, scope, row, "edit_failed", (b, n) => b.edit(n, target(row), text));
+  } catch (err) {
+    await deps.db.transaction((trx) => trx.updateTable("messages").set({ edit_count: row.edit_count }).where("id", "=", row.id).execute());
+    throw err;
+  }
   return deps.db.transaction(async (trx) => {
     const set = { text, edited_at: iso(now), edit_count: row.edit_count + 1, updated_at: iso(now) };
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
     const updated = { ...row, ...set };
-    await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.edited", data: toMessage(updated) }]);
+    // The event carries the whole message as it now is, reactions included.
+    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id));
+    await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.edited", data }]);
     return updated;
   });
 }
@@ -83,7 +96,8 @@ export async function deleteMessage(deps: ActionDeps, scope: Scope, id: string):
     const set = { unsent_at: iso(now), updated_at: iso(now) };
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
     const updated = { ...row, ...set };
-    await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.unsent", data: toMessage(updated) }]);
+    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id));
+    await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.unsent", data }]);
     return updated;
   });
 }

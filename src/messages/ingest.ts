@@ -5,7 +5,7 @@ import { emitEvents, type EventRow } from "../events/catalog.js";
 import { uuidv7 } from "../ids.js";
 import { touchChat, upsertThread } from "../chats/store.js";
 import { laneIdOf } from "../dispatch/lanes.js";
-import { toMessage } from "./store.js";
+import { reactionsOf, toMessage } from "./store.js";
 
 /**
  * Signals from a device back-end, already normalised: acks of our messages (by the device's id),
@@ -56,7 +56,7 @@ async function byDeviceId(trx: Tx, deviceId: string) {
 
 async function applyAck(trx: Tx, clock: Clock, e: { kind: "delivered" | "read"; deviceId: string; at: number }, out: EventRow[]) {
   const row = await byDeviceId(trx, e.deviceId);
-  if (!row || row.direction !== "outbound" || RANK[row.status] >= RANK[e.kind] || RANK[row.status] < RANK.sent) return;
+  if (row?.direction !== "outbound" || RANK[row.status] >= RANK[e.kind] || RANK[row.status] < RANK.sent) return;
   const at = iso(e.at);
   const set: Partial<MessagesTable> = { status: e.kind, updated_at: iso(clock.now()) };
   if (e.kind === "delivered") set.delivered_at = at;
@@ -65,7 +65,8 @@ async function applyAck(trx: Tx, clock: Clock, e: { kind: "delivered" | "read"; 
     set.delivered_at = row.delivered_at ?? at;
   }
   await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
-  out.push({ accountId: row.account_id, mode: row.mode, type: `message.${e.kind}`, data: toMessage({ ...row, ...set }) });
+  const data = toMessage({ ...row, ...set }, (await reactionsOf(trx, [row.id])).get(row.id));
+  out.push({ accountId: row.account_id, mode: row.mode, type: `message.${e.kind}`, data });
 }
 
 async function applyFailed(trx: Tx, clock: Clock, e: { deviceId: string; code: string; message: string }, out: EventRow[]) {

@@ -12,8 +12,11 @@ const Timestamp = Type.String({ format: "date-time" });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const Channel = Type.Unsafe<"imessage" | "sms" | "whatsapp">({ type: "string", enum: ["imessage", "sms", "whatsapp"] });
 
+// Type.Record turns its key schema into a `patternProperties` pattern and drops the key's length
+// limits, so they are stated again as `propertyNames`.
 export const Metadata = Type.Record(Type.String({ minLength: 1, maxLength: 40 }), Type.String({ maxLength: 500 }), {
   maxProperties: 20,
+  propertyNames: { minLength: 1, maxLength: 40 },
   description: "Up to 20 string keys with string values of at most 500 characters; echoed in the message and its webhooks.",
 });
 

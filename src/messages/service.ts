@@ -9,7 +9,7 @@ import { getChatRow, upsertThread, touchChat } from "../chats/store.js";
 import { adjustPending, laneIdOf, lockLane, paceInterval } from "../dispatch/lanes.js";
 import { statusFor } from "../numbers/store.js";
 import type { MessageIn } from "./schemas.js";
-import { type Scope, toMessage } from "./store.js";
+import type { Scope } from "./store.js";
 
 export interface MessageDeps {
   db: Db;

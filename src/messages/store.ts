@@ -54,7 +54,7 @@ export async function findMessageRow(db: Tx, scope: Scope, id: string): Promise<
   return db
     .selectFrom("messages")
     .selectAll()
-    .where("id", "=", id)
+    .where("id", "=", id.toLowerCase())
     .where("account_id", "=", scope.accountId)
     .where("mode", "=", scope.mode)
     .executeTakeFirst();

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Type, type Static } from "typebox";
 import type { Services } from "../app.js";
 import { iso } from "../clock.js";
@@ -8,6 +8,9 @@ import { Envelope, commonErrors, ok } from "../http/envelope.js";
 import { normaliseHandle } from "../handles.js";
 import { uuidv7 } from "../ids.js";
 import { laneIdOf, lockLane, OFFLINE, saveLane } from "../dispatch/lanes.js";
+import { chooseChannel } from "../dispatch/routing.js";
+import { deviceNumber } from "../backends/registry.js";
+import type { ChannelName } from "../db/schema.js";
 import { applyReceived } from "../messages/ingest.js";
 import { senderNumber } from "../messages/service.js";
 import { loadMessage } from "../messages/store.js";
@@ -28,15 +31,16 @@ const errors = { ...commonErrors, 404: Type.Ref("Error") };
 
 /** Test-mode helpers (api.md §5): make the simulator do what a contact or a device would. */
 export function register(app: FastifyInstance, s: Services): void {
-  const testOnly = (mode: string) => {
-    if (mode !== "test") throw new ApiError("forbidden", "Test helpers take test-mode keys only.");
+  // A route-level onRequest hook runs right after authentication, before the body is parsed or
+  // validated: a live key gets 403 whatever it sends, not a 400 about its body.
+  const testOnly = async (req: FastifyRequest) => {
+    if (req.auth.mode !== "test") throw new ApiError("forbidden", "Test helpers take test-mode keys only.");
   };
 
   app.post<{ Body: Static<typeof InboundIn> }>(
     "/test_helpers/inbound",
-    { schema: { tags: ["test helpers"], summary: "Deliver an inbound message from a contact (simulator)", body: InboundIn, response: { 201: Envelope(Type.Ref("Message")), ...errors } } },
+    { onRequest: testOnly, schema: { tags: ["test helpers"], summary: "Deliver an inbound message from a contact (simulator)", body: InboundIn, response: { 201: Envelope(Type.Ref("Message")), ...errors } } },
     async (req, reply) => {
-      testOnly(req.auth.mode);
       const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
       const { text, attachment_ids } = req.body;
       if (text === undefined && attachment_ids === undefined) throw new ApiError("invalid_request", "Send text, attachment_ids, or both.");
@@ -50,7 +54,11 @@ export function register(app: FastifyInstance, s: Services): void {
           const number = await senderNumber(trx, scope, req.body.from_handle);
           const now = s.clock.now();
           const events: EventRow[] = [];
-          const channel = number.channels.split(",")[0] as "imessage" | "sms" | "whatsapp";
+          // The channel the contact can write on, as a send to them would choose it: the SMS-only
+          // recipient's messages arrive as SMS, not as iMessage.
+          const dn = deviceNumber(number, "test");
+          const caps = await s.backends.simulator.lookup(dn, contact.handle);
+          const channel = chooseChannel(dn.channels, caps, null) ?? (dn.channels[0] as ChannelName);
           const row = await applyReceived(
             trx,
             s.clock,
@@ -69,9 +77,8 @@ export function register(app: FastifyInstance, s: Services): void {
 
   app.post<{ Params: Static<typeof HandleParams>; Body: Static<typeof StatusIn> }>(
     "/test_helpers/numbers/:handle/status",
-    { schema: { tags: ["test helpers"], summary: "Set a number's simulated device online or offline", params: HandleParams, body: StatusIn, response: { 200: Envelope(PhoneNumber), ...errors } } },
+    { onRequest: testOnly, schema: { tags: ["test helpers"], summary: "Set a number's simulated device online or offline", params: HandleParams, body: StatusIn, response: { 200: Envelope(PhoneNumber), ...errors } } },
     async (req) => {
-      testOnly(req.auth.mode);
       const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
       const number = await s.db.transaction(async (trx) => {
         const n = await senderNumber(trx, scope, req.params.handle).catch((err: unknown) => {
