@@ -243,7 +243,9 @@ export class Dispatcher {
           continue;
         }
         const lease = { status: "sending" as const, attempts: row.attempts + 1, lease_token: uuidv7(now), lease_until: now + config.DISPATCH_LEASE_MS, updated_at: iso(now) };
-        await trx.updateTable("messages").set(lease).where("id", "=", row.id).execute();
+        // Guarded: a cancel or edit that committed since the read wins, and this lane skips a turn.
+        const taken = await trx.updateTable("messages").set(lease).where("id", "=", row.id).where("status", "=", "queued").executeTakeFirst();
+        if (Number(taken.numUpdatedRows) !== 1) continue;
         lane.tat = Math.max(lane.tat, now) + paceInterval(number.pace_per_minute ?? config.DEFAULT_PACE_PER_MINUTE);
         lane.pending -= 1;
         await saveLane(trx, lane);
@@ -341,7 +343,14 @@ export class Dispatcher {
             }
             break;
           case "unknown":
-            await fence({ lease_until: now + this.deps.config.DISPATCH_LEASE_MS });
+            if (row.expires_at !== null && now >= row.expires_at) {
+              // Still unresolvable at the end of its validity window: give up, like any message
+              // that could not be sent in time (every accepted message reaches a terminal state).
+              const set = { status: "failed" as const, error_code: "expired", error_message: "The message could not be confirmed as sent within its validity window.", lease_token: null, lease_until: null };
+              if (Number((await fence(set)).numUpdatedRows) === 1) event("message.failed", set);
+            } else {
+              await fence({ lease_until: now + this.deps.config.DISPATCH_LEASE_MS });
+            }
             break;
         }
       }

@@ -6,7 +6,7 @@ import { ApiError } from "../errors.js";
 import { normaliseHandle } from "../handles.js";
 import { uuidv7 } from "../ids.js";
 import { getChatRow, upsertThread, touchChat } from "../chats/store.js";
-import { adjustPending, laneIdOf, lockLane, paceInterval } from "../dispatch/lanes.js";
+import { adjustPending, laneIdOf, lockLane, paceInterval, saveLane } from "../dispatch/lanes.js";
 import { statusFor } from "../numbers/store.js";
 import type { MessageIn } from "./schemas.js";
 import type { Scope } from "./store.js";
@@ -175,10 +175,15 @@ export async function retryMessage(trx: Tx, deps: MessageDeps, scope: Scope, id:
 
 /** Cancels a queued or scheduled message (DELETE before it went out). */
 export async function cancelQueued(trx: Tx, deps: MessageDeps, row: MessagesTable): Promise<MessagesTable> {
+  // Lane first, then message: the order the dispatcher's claim takes them in (no deadlock).
+  const lane = row.status === "queued" ? await lockLane(trx, deps.db, row.lane_id, row.number_id, row.mode) : null;
   const set = { status: "canceled" as const, updated_at: iso(deps.clock.now()) };
   const res = await trx.updateTable("messages").set(set).where("id", "=", row.id).where("status", "=", row.status).executeTakeFirst();
   if (Number(res.numUpdatedRows) !== 1) throw new ApiError("conflict", "The message is already being sent.");
-  if (row.status === "queued") await adjustPending(trx, deps.db, row.lane_id, row.number_id, row.mode, -1);
+  if (lane) {
+    lane.pending = Math.max(0, lane.pending - 1);
+    await saveLane(trx, lane);
+  }
   return { ...row, ...set };
 }
 
