@@ -18,6 +18,12 @@ export interface Db {
   transaction<T>(fn: (trx: Tx) => Promise<T>): Promise<T>;
   /** True when the database answers a trivial query. */
   ping(): Promise<boolean>;
+  /**
+   * A token that changes whenever any data may have changed — by this process or another one
+   * (the CLI) — so hot reads can be cached and revalidated in microseconds. null where no such
+   * token is cheap to get (PostgreSQL): callers then do not cache.
+   */
+  version(): string | null;
   close(): Promise<void>;
 }
 
@@ -67,6 +73,17 @@ function openSqlite(dataDir: string): Db {
     kysely,
     dialect: "sqlite",
     transaction: groupCommit(kysely),
+    // data_version moves when another connection commits; total_changes when this one writes.
+    version: (() => {
+      const stmt = raw.prepare("select total_changes() || ':' || (select data_version from pragma_data_version) as v").pluck();
+      return () => {
+        try {
+          return stmt.get() as string;
+        } catch {
+          return null; // closed or failing: do not cache; the real query reports the problem
+        }
+      };
+    })(),
     async ping() {
       try {
         raw.prepare("select 1").get();
@@ -189,6 +206,7 @@ async function openPostgres(url: string, schema?: string): Promise<Db> {
     kysely,
     dialect: "postgres",
     transaction: (fn) => kysely.transaction().execute(fn),
+    version: () => null,
     async ping() {
       try {
         await sql`select 1`.execute(kysely);

@@ -3,7 +3,8 @@ import type { Clock } from "../clock.js";
 import type { Db } from "../db/client.js";
 import type { Mode } from "../db/schema.js";
 import { ApiError } from "../errors.js";
-import { findKeyOwner } from "../keys/store.js";
+import { findKeyOwner, type KeyOwner } from "../keys/store.js";
+import { VersionedCache } from "../db/versioned-cache.js";
 import { parseKey, safeEqual } from "../keys/secret.js";
 import type { GcraDecision, GcraPolicy } from "./gcra.js";
 import type { RateLimiter } from "./rate-limiter.js";
@@ -41,6 +42,9 @@ const IP_LIMITED = "Too many failed authentication attempts from this address.";
  */
 export function authenticate(deps: AuthDeps) {
   const failPolicy: GcraPolicy = { limit: deps.authFailuresPerMinute, periodMs: MINUTE };
+  // Exact, not stale: revalidated against the database's change token on every request, so a
+  // revocation or deactivation (even by the CLI in another process) counts on the next request.
+  const owners = new VersionedCache<KeyOwner | null>(deps.db);
 
   return async function authHook(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const now = deps.clock.now();
@@ -49,7 +53,7 @@ export function authenticate(deps: AuthDeps) {
     if (!ipState.allowed) throw tooMany(ipState, IP_LIMITED);
 
     const parsed = parseKey(bearerToken(req.headers.authorization) ?? "");
-    const owner = parsed ? await findKeyOwner(deps.db.kysely, parsed.hash) : null;
+    const owner = parsed ? await owners.get(parsed.hash, () => findKeyOwner(deps.db.kysely, parsed.hash)) : null;
     if (!parsed || !owner || !safeEqual(owner.keyHash, parsed.hash) || owner.revoked) {
       // Concurrent attempts all pass the peek above; the take is what counts, so a failure that
       // finds the budget already spent gets the 429 a later attempt would get.

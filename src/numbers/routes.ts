@@ -2,9 +2,11 @@ import type { FastifyInstance } from "fastify";
 import { commonErrors, ListEnvelope, list } from "../http/envelope.js";
 import type { Db } from "../db/client.js";
 import { NumbersQuery, PhoneNumber } from "./schemas.js";
-import { accountNumbers, statusFor } from "./store.js";
+import { accountNumbers, type NumberRecord, statusFor } from "./store.js";
+import { VersionedCache } from "../db/versioned-cache.js";
 
 export function register(app: FastifyInstance, deps: { db: Db }): void {
+  const byAccount = new VersionedCache<NumberRecord[]>(deps.db);
   app.get(
     "/numbers",
     {
@@ -16,7 +18,7 @@ export function register(app: FastifyInstance, deps: { db: Db }): void {
       },
     },
     async (req) => {
-      const numbers = await accountNumbers(deps.db.kysely, req.auth.accountId);
+      const numbers = await byAccount.get(req.auth.accountId, () => accountNumbers(deps.db.kysely, req.auth.accountId));
       const data = numbers.map((n) => ({ handle: n.handle, channels: n.channels, label: n.label, status: statusFor(n, req.auth.mode) }));
       return list(req, data, false);
     },
