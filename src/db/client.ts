@@ -74,11 +74,22 @@ function openSqlite(dataDir: string): Db {
     dialect: "sqlite",
     transaction: groupCommit(kysely),
     // data_version moves when another connection commits; total_changes when this one writes.
+    // Reading data_version costs a pragma, so the token is read once per turn of the event loop
+    // and shared by the requests handled in that turn (they are simultaneous anyway); our own
+    // writes still move it at once, through total_changes.
     version: (() => {
-      const stmt = raw.prepare("select total_changes() || ':' || (select data_version from pragma_data_version) as v").pluck();
+      const changes = raw.prepare("select total_changes()").pluck();
+      const dataVersion = raw.prepare("select data_version from pragma_data_version").pluck();
+      let memo: number | null = null;
       return () => {
         try {
-          return stmt.get() as string;
+          if (memo === null) {
+            memo = dataVersion.get() as number;
+            setImmediate(() => {
+              memo = null;
+            });
+          }
+          return `${changes.get() as number}:${memo}`;
         } catch {
           return null; // closed or failing: do not cache; the real query reports the problem
         }
