@@ -68,17 +68,17 @@ function openSqlite(dataDir: string): Db {
   raw.pragma("foreign_keys = ON");
   // The CLI writes from another process; wait for its lock instead of failing.
   raw.pragma("busy_timeout = 5000");
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(raw) }) });
+  const statements = withStatementCache(raw);
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: statements }) });
   return {
     kysely,
     dialect: "sqlite",
     transaction: groupCommit(kysely),
-    // data_version moves when another connection commits; total_changes when this one writes.
-    // Reading data_version costs a pragma, so the token is read once per turn of the event loop
-    // and shared by the requests handled in that turn (they are simultaneous anyway); our own
-    // writes still move it at once, through total_changes.
+    // data_version moves when another connection commits; `writes` (counted by the statement
+    // cache) when this one writes. Reading data_version costs a pragma, so it is read once per
+    // turn of the event loop and shared by the requests handled in that turn (they are
+    // simultaneous anyway); our own writes still move the token at once.
     version: (() => {
-      const changes = raw.prepare("select total_changes()").pluck();
       const dataVersion = raw.prepare("select data_version from pragma_data_version").pluck();
       let memo: number | null = null;
       return () => {
@@ -89,7 +89,7 @@ function openSqlite(dataDir: string): Db {
               memo = null;
             });
           }
-          return `${changes.get() as number}:${memo}`;
+          return `${statements.writes}:${memo}`;
         } catch {
           return null; // closed or failing: do not cache; the real query reports the problem
         }
@@ -181,18 +181,28 @@ function groupCommit(kysely: Kysely<Database>) {
  */
 function withStatementCache(raw: SQLite.Database) {
   const cache = new Map<string, SQLite.Statement>();
-  return {
+  const self = {
+    /** Statements run that may have written (Kysely runs every non-reader through `run`). */
+    writes: 0,
     close: () => raw.close(),
     prepare(text: string) {
       let stmt = cache.get(text);
       if (!stmt) {
         if (cache.size >= 1000) cache.clear();
         stmt = raw.prepare(text);
+        if (!stmt.reader) {
+          const run = stmt.run.bind(stmt);
+          stmt.run = ((...params: unknown[]) => {
+            self.writes++;
+            return run(...params);
+          }) as typeof stmt.run;
+        }
         cache.set(text, stmt);
       }
       return stmt;
     },
   };
+  return self;
 }
 
 async function openPostgres(url: string, schema?: string): Promise<Db> {
