@@ -85,6 +85,16 @@ describe("scheduled sends", () => {
     assert.equal((await t.db.kysely.selectFrom("sender_lanes").select("pending").executeTakeFirstOrThrow()).pending, 0);
   });
 
+  it("a send for later is accepted while the device is offline (202 scheduled); a send for now is 503", async () => {
+    await setDevice(t, key, S, "offline");
+    const later = await send(t, key, { to: TO, from_handle: S, send_at: at(HOUR) });
+    assert.equal(later.statusCode, 202, later.body);
+    assert.equal(later.json().data.status, "scheduled");
+    const now = await send(t, key, { to: TO, from_handle: S, text: "now" });
+    assert.equal(now.statusCode, 503);
+    assert.equal(now.json().error, "device_offline");
+  });
+
   it("send_at in the past means now: queued at once", async () => {
     const res = await send(t, key, { to: TO, from_handle: S, send_at: at(-MINUTE) });
     assert.equal(res.statusCode, 202, res.body);

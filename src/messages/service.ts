@@ -90,7 +90,8 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     const target = await trx.selectFrom("messages").select("id").where("id", "=", input.reply_to).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
     if (!target) throw new ApiError("not_found", "reply_to is not a message of this account.");
   }
-  requireOnline(number, scope);
+  // A send for later is accepted while the device is offline: it is only needed at send_at.
+  if (sendAt === null) requireOnline(number, scope);
 
   const laneId = laneIdOf(number.id, scope.mode);
   const window = deps.config.MESSAGE_VALIDITY_HOURS * 3_600_000;
