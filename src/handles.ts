@@ -10,8 +10,23 @@ const E164_RE = /^\+[1-9]\d{1,14}$/;
 
 export type HandleKind = "phone" | "email";
 
+type Normalised = { handle: string; kind: HandleKind } | null;
+
+// Parsing a phone number with full metadata costs tens of microseconds and the same handles come
+// back on every send: results are memoised (a pure function), in a map cleared when it is full.
+const memo = new Map<string, Normalised>();
+
 /** The normalised handle, or null when it is neither a possible E.164 number nor an email. */
-export function normaliseHandle(input: string): { handle: string; kind: HandleKind } | null {
+export function normaliseHandle(input: string): Normalised {
+  const hit = memo.get(input);
+  if (hit !== undefined) return hit;
+  const result = parse(input);
+  if (memo.size >= 50_000) memo.clear();
+  memo.set(input, result);
+  return result;
+}
+
+function parse(input: string): Normalised {
   const s = input.trim();
   if (E164_RE.test(s)) {
     const p = parsePhoneNumberFromString(s);
