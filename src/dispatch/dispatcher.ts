@@ -102,13 +102,12 @@ export class Dispatcher {
 
   private async pass(): Promise<number> {
     const now = this.deps.clock.now();
-    let work = 0;
-    work += await this.promoteScheduled(now);
-    work += await this.expire(now);
-    work += await this.recover(now);
-    work += await this.dispatch(now);
-    work += await this.drainDevices(now);
-    return work;
+    // Steps asked for together share one commit on SQLite (group commit runs them in order):
+    // promotion before expiry; claims and due device signals side by side.
+    const [promoted, expired] = await Promise.all([this.promoteScheduled(now), this.expire(now)]);
+    const recovered = await this.recover(now);
+    const [dispatched, drained] = await Promise.all([this.dispatch(now), this.drainDevices(now)]);
+    return promoted + expired + recovered + dispatched + drained;
   }
 
   private get db() {
@@ -231,25 +230,52 @@ export class Dispatcher {
       const numbers = new Map(
         (await trx.selectFrom("numbers").selectAll().where("id", "in", [...new Set(lanes.map((l) => l.number_id))]).execute()).map((n) => [n.id, n]),
       );
+      // The head of every lane's queue in one query, and all of them leased in one update: a
+      // claim's cost does not grow with the number of lanes served.
+      const heads = await trx
+        .selectFrom("messages")
+        .selectAll()
+        .where("id", "in", (eb) =>
+          eb
+            .selectFrom("sender_lanes as l")
+            .select((sub) =>
+              sub
+                .selectFrom("messages as q")
+                .select("q.id")
+                .whereRef("q.lane_id", "=", "l.id")
+                .where("q.status", "=", "queued")
+                .orderBy("q.queue_key")
+                .limit(1)
+                .as("head"),
+            )
+            .where("l.id", "in", lanes.map((l) => l.id)),
+        )
+        .execute();
+      const headOf = new Map(heads.map((m) => [m.lane_id, m]));
+      const lease = { status: "sending" as const, lease_token: uuidv7(now), lease_until: now + config.DISPATCH_LEASE_MS, updated_at: iso(now) };
+      // Guarded: a cancel or edit that committed since the read wins, and its lane skips a turn.
+      const taken = heads.length === 0 ? [] : await trx
+        .updateTable("messages")
+        .set((eb) => ({ ...lease, attempts: eb("attempts", "+", 1) }))
+        .where("id", "in", heads.map((m) => m.id))
+        .where("status", "=", "queued")
+        .returning("id")
+        .execute();
+      const leased = new Set(taken.map((r) => r.id));
       const claimed: Claimed[] = [];
       for (const lane of lanes) {
         const number = numbers.get(lane.number_id);
-        const row = number
-          ? await trx.selectFrom("messages").selectAll().where("lane_id", "=", lane.id).where("status", "=", "queued").orderBy("queue_key").limit(1).executeTakeFirst()
-          : undefined;
+        const row = headOf.get(lane.id);
         if (!number || !row) {
           lane.pending = 0; // self-heal a counter that drifted
           await saveLane(trx, lane);
           continue;
         }
-        const lease = { status: "sending" as const, attempts: row.attempts + 1, lease_token: uuidv7(now), lease_until: now + config.DISPATCH_LEASE_MS, updated_at: iso(now) };
-        // Guarded: a cancel or edit that committed since the read wins, and this lane skips a turn.
-        const taken = await trx.updateTable("messages").set(lease).where("id", "=", row.id).where("status", "=", "queued").executeTakeFirst();
-        if (Number(taken.numUpdatedRows) !== 1) continue;
+        if (!leased.has(row.id)) continue;
         lane.tat = Math.max(lane.tat, now) + paceInterval(number.pace_per_minute ?? config.DEFAULT_PACE_PER_MINUTE);
         lane.pending -= 1;
         await saveLane(trx, lane);
-        claimed.push({ row: { ...row, ...lease }, number });
+        claimed.push({ row: { ...row, ...lease, attempts: row.attempts + 1 }, number });
       }
       return claimed;
     });
