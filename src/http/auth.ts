@@ -5,7 +5,7 @@ import type { Mode } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { findKeyOwner, type KeyOwner } from "../keys/store.js";
 import { VersionedCache } from "../db/versioned-cache.js";
-import { parseKey, safeEqual } from "../keys/secret.js";
+import { type ParsedKey, parseKey, safeEqual } from "../keys/secret.js";
 import type { GcraDecision, GcraPolicy } from "./gcra.js";
 import type { RateLimiter } from "./rate-limiter.js";
 
@@ -52,7 +52,7 @@ export function authenticate(deps: AuthDeps) {
     const ipState = await deps.limiter.peek(ipBucket, failPolicy, now);
     if (!ipState.allowed) throw tooMany(ipState, IP_LIMITED);
 
-    const parsed = parseKey(bearerToken(req.headers.authorization) ?? "");
+    const parsed = parseKnownKey(bearerToken(req.headers.authorization) ?? "");
     const owner = parsed ? await owners.get(parsed.hash, () => findKeyOwner(deps.db.kysely, parsed.hash)) : null;
     if (!parsed || !owner || !safeEqual(owner.keyHash, parsed.hash) || owner.revoked) {
       // Concurrent attempts all pass the peek above; the take is what counts, so a failure that
@@ -69,6 +69,22 @@ export function authenticate(deps: AuthDeps) {
     if (!d.allowed) throw tooMany(d);
     req.auth = { accountId: owner.accountId, mode: owner.mode, keyId: owner.keyId };
   };
+}
+
+// Checking a key's checksum and hashing it cost more than the rest of authentication; well-formed
+// keys seen recently are remembered (bounded; only keys that passed the checksum, so garbage
+// cannot evict them). The hash still goes through the database check on every request.
+const knownKeys = new Map<string, ParsedKey>();
+
+function parseKnownKey(token: string): ParsedKey | null {
+  const hit = knownKeys.get(token);
+  if (hit) return hit;
+  const parsed = parseKey(token);
+  if (parsed) {
+    if (knownKeys.size >= 10_000) knownKeys.clear();
+    knownKeys.set(token, parsed);
+  }
+  return parsed;
 }
 
 /** The key from `Authorization: Bearer <key>` or `Basic base64(<key>:)`; never from the query. */
