@@ -106,4 +106,13 @@ describe("GET /v1/lookup", () => {
     for (const leak of ["ECONNREFUSED", "10.0.0.5", "/app/", ".ts"]) assert.ok(!res.body.includes(leak), leak);
     assert.deepEqual(await cacheRows(), [], "a failed lookup is not cached");
   });
+
+  it("a cached answer is given while the device is offline; an uncached one is 503", async () => {
+    assert.equal((await lookup(ANYONE)).statusCode, 200);
+    await m.setStatus(FROM, "offline");
+    const cached = await lookup(ANYONE);
+    assert.equal(cached.statusCode, 200, cached.body);
+    assert.equal(cached.json().data.imessage, true);
+    assertError(await lookup("+15555557777"), 503, "device_offline");
+  });
 });

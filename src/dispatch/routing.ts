@@ -10,16 +10,8 @@ import type { Capabilities, DeviceBackend, DeviceNumber } from "../backends/back
  */
 export async function cachedLookup(db: Tx, clock: Clock, cacheHours: number, backend: DeviceBackend, number: DeviceNumber, handle: string): Promise<Capabilities> {
   const now = clock.now();
-  const hit = await db
-    .selectFrom("lookup_cache")
-    .selectAll()
-    .where("number_id", "=", number.id)
-    .where("mode", "=", number.mode)
-    .where("handle", "=", handle)
-    .executeTakeFirst();
-  if (hit && now - hit.checked_at < cacheHours * 3_600_000) {
-    return { imessage: hit.imessage === null ? null : hit.imessage === 1, whatsapp: hit.whatsapp === null ? null : hit.whatsapp === 1 };
-  }
+  const cached = await lookupFromCache(db, clock, cacheHours, number, handle);
+  if (cached) return cached;
   const caps = await backend.lookup(number, handle);
   const row = {
     number_id: number.id,
@@ -35,6 +27,19 @@ export async function cachedLookup(db: Tx, clock: Clock, cacheHours: number, bac
     .onConflict((oc) => oc.columns(["number_id", "mode", "handle"]).doUpdateSet({ imessage: row.imessage, whatsapp: row.whatsapp, checked_at: now }))
     .execute();
   return caps;
+}
+
+/** A fresh cached answer, or null: needs no device. */
+export async function lookupFromCache(db: Tx, clock: Clock, cacheHours: number, number: Pick<DeviceNumber, "id" | "mode">, handle: string): Promise<Capabilities | null> {
+  const hit = await db
+    .selectFrom("lookup_cache")
+    .selectAll()
+    .where("number_id", "=", number.id)
+    .where("mode", "=", number.mode)
+    .where("handle", "=", handle)
+    .executeTakeFirst();
+  if (!hit || clock.now() - hit.checked_at >= cacheHours * 3_600_000) return null;
+  return { imessage: hit.imessage === null ? null : hit.imessage === 1, whatsapp: hit.whatsapp === null ? null : hit.whatsapp === 1 };
 }
 
 export function chooseChannel(serves: ChannelName[], caps: Capabilities, forced: ChannelName | null): ChannelName | null {

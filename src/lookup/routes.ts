@@ -5,7 +5,7 @@ import { deviceNumber } from "../backends/registry.js";
 import { ApiError } from "../errors.js";
 import { Envelope, commonErrors, ok } from "../http/envelope.js";
 import { normaliseHandle } from "../handles.js";
-import { cachedLookup, recommendedChannel } from "../dispatch/routing.js";
+import { cachedLookup, lookupFromCache, recommendedChannel } from "../dispatch/routing.js";
 import { requireOnline, senderNumber } from "../messages/service.js";
 
 const LookupQuery = Type.Object(
@@ -40,14 +40,17 @@ export function register(app: FastifyInstance, s: Services): void {
       const target = normaliseHandle(req.query.handle);
       if (!target) throw new ApiError("invalid_handle", "handle is not a valid E.164 phone number or email address.");
       const number = await senderNumber(s.db.kysely, scope, req.query.from_handle);
-      requireOnline(number, scope);
       const dn = deviceNumber(number, scope.mode);
-      let caps: Awaited<ReturnType<typeof cachedLookup>>;
-      try {
-        caps = await cachedLookup(s.db.kysely, s.clock, s.config.LOOKUP_CACHE_HOURS, s.backends.for(number, scope.mode), dn, target.handle);
-      } catch (err) {
-        req.log.warn({ err }, "lookup failed");
-        throw new ApiError("lookup_failed");
+      // A cached answer needs no device, so it is given even while the device is offline.
+      let caps = await lookupFromCache(s.db.kysely, s.clock, s.config.LOOKUP_CACHE_HOURS, dn, target.handle);
+      if (!caps) {
+        requireOnline(number, scope);
+        try {
+          caps = await cachedLookup(s.db.kysely, s.clock, s.config.LOOKUP_CACHE_HOURS, s.backends.for(number, scope.mode), dn, target.handle);
+        } catch (err) {
+          req.log.warn({ err }, "lookup failed");
+          throw new ApiError("lookup_failed");
+        }
       }
       const serves = dn.channels.filter((c) => c === "imessage" || target.kind === "phone");
       return ok(req, { handle: target.handle, imessage: caps.imessage, whatsapp: caps.whatsapp, recommended_channel: recommendedChannel(serves, caps) });
