@@ -3,7 +3,7 @@ import type { Tx } from "../db/client.js";
 import type { ChannelName, Mode, MessagesTable } from "../db/schema.js";
 import { emitEvents, type EventRow } from "../events/catalog.js";
 import { uuidv7 } from "../ids.js";
-import { touchChat, upsertThread } from "../chats/store.js";
+import { upsertThread } from "../chats/store.js";
 import { laneIdOf } from "../dispatch/lanes.js";
 import { reactionsOf, toMessage } from "./store.js";
 
@@ -139,7 +139,6 @@ async function applyReaction(trx: Tx, clock: Clock, e: Extract<DeviceEvent, { ki
   if (!target) return;
   const reaction = { message_id: target.id, handle: e.from, reaction: e.reaction, created_at: iso(e.at) };
   await saveReaction(trx, reaction, e.remove);
-  await touchChat(trx, clock, target.chat_id);
   out.push({ accountId: target.account_id, mode: target.mode, type: "message.reaction", data: reactionData(target, reaction, e.remove) });
 }
 
