@@ -4,7 +4,8 @@
  * (non-2xx or connection error) makes the bench fail.
  *
  * Environment:
- *   BENCH_SECONDS=10          measured seconds per server
+ *   BENCH_SECONDS=10          measured seconds per server and round
+ *   BENCH_ROUNDS=3            alternating baseline/target rounds; each side reports its median
  *   BENCH_WARMUP_SECONDS=2    warm-up seconds per server (not measured)
  *   BENCH_CONNECTIONS=10      concurrent connections
  *   BENCH_ONLY=text           run only scenarios whose name contains text
@@ -16,7 +17,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type LoadOptions, measureTarget } from "./lib.js";
+import { type LoadOptions, type Measurement, measureTarget } from "./lib.js";
 import { summariseProfiles } from "./profile.js";
 import { consoleTable, markdown, type ScenarioResult } from "./report.js";
 import { scenarios } from "./scenarios.js";
@@ -43,6 +44,13 @@ const opts: LoadOptions = {
   cpuProfDir: profiling ? mkdtempSync(join(tmpdir(), "msgbubbles-prof-")) : undefined,
 };
 const only = process.env.BENCH_ONLY ?? "";
+const rounds = numberEnv("BENCH_ROUNDS", 3);
+
+/** The run with the median throughput (its own p50/p99 with it). */
+function median(runs: Measurement[]): Measurement {
+  const sorted = [...runs].sort((a, b) => a.reqPerSec - b.reqPerSec);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? (runs[0] as Measurement);
+}
 const selected = scenarios({ postgres: databaseUrl !== undefined }).filter((s) => s.name.includes(only));
 if (selected.length === 0) {
   console.error(`bench: no scenario name contains "${only}"`);
@@ -52,12 +60,19 @@ if (selected.length === 0) {
 const loadBefore = loadavg();
 const results: ScenarioResult[] = [];
 try {
+  // Baseline and target alternate, `rounds` times each, and each side reports its median run:
+  // on a shared 2-core machine one run can be off by ±30 %, and alternating spreads any
+  // background load over both sides instead of one.
   for (const scenario of selected) {
-    console.error(`${scenario.name}: ${scenario.baseline.label} …`);
-    const baseline = await measureTarget(scenario.baseline, opts);
-    console.error(`${scenario.name}: ${scenario.target.label} …`);
-    const target = await measureTarget(scenario.target, opts);
-    results.push({ scenario, baseline, target });
+    const baselines: Measurement[] = [];
+    const targets: Measurement[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      console.error(`${scenario.name}: ${scenario.baseline.label} (round ${round}/${rounds}) …`);
+      baselines.push(await measureTarget(scenario.baseline, opts));
+      console.error(`${scenario.name}: ${scenario.target.label} (round ${round}/${rounds}) …`);
+      targets.push(await measureTarget(scenario.target, opts));
+    }
+    results.push({ scenario, baseline: median(baselines), target: median(targets) });
   }
 } catch (err) {
   console.error(`bench failed: ${(err as Error).message}`);
