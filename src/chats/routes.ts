@@ -1,4 +1,4 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Static, Type } from "typebox";
 import type { Services } from "../app.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
@@ -19,6 +19,20 @@ const NoBody = { type: ["object", "null"], properties: {}, additionalProperties:
 export function register(app: FastifyInstance, s: Services): void {
   const scope = (req: { auth: Scope }): Scope => ({ accountId: req.auth.accountId, mode: req.auth.mode });
   const load = async (id: string, sc: Scope) => toChat(await getChatRow(s.db.kysely, sc, id));
+
+  /** A synchronous device action on a chat, idempotent under its key; answers the chat. */
+  const chatAction = (req: FastifyRequest<{ Params: Static<typeof ChatParams> }>, reply: FastifyReply, failed: "read_failed" | "typing_failed", call: DeviceCall) => {
+    const sc = scope(req);
+    return s.idempotency.action(req, reply, {
+      resourceType: "chat",
+      status: 200,
+      run: async () => {
+        const chat = await onChatDevice(s, sc, req.params.id, failed, call);
+        return { id: chat.id, body: chat };
+      },
+      load: (_db, id) => load(id, sc),
+    });
+  };
 
   app.get<{ Querystring: Static<typeof ChatListQuery> }>(
     "/chats",
@@ -42,39 +56,21 @@ export function register(app: FastifyInstance, s: Services): void {
   app.post<{ Params: Static<typeof ChatParams> }>(
     "/chats/:id/read",
     { schema: { tags: ["chats"], summary: "Mark the chat read (sends read receipts where the channel has them)", params: ChatParams, body: NoBody, response: { 200: One, ...errors } } },
-    async (req, reply) => {
-      const sc = scope(req);
-      const data = await s.idempotency.action(req, reply, {
-        resourceType: "chat",
-        status: 200,
-        run: async () => {
-          const chat = await onChatDevice(s, sc, req.params.id, "read_failed", (b, n, c) => b.markRead(n, c));
-          return { id: chat.id, body: chat };
-        },
-        load: (_db, id) => load(id, sc),
-      });
-      return ok(req, data);
-    },
+    async (req, reply) => ok(req, await chatAction(req, reply, "read_failed", (b, n, c) => b.markRead(n, c))),
   );
 
   app.post<{ Params: Static<typeof ChatParams>; Body: Static<typeof TypingIn> }>(
     "/chats/:id/typing",
     { schema: { tags: ["chats"], summary: "Show or hide the typing indicator", params: ChatParams, body: TypingIn, response: { 200: One, ...errors } } },
-    async (req, reply) => {
-      const sc = scope(req);
-      const data = await s.idempotency.action(req, reply, {
-        resourceType: "chat",
-        status: 200,
-        run: async () => {
-          const chat = await onChatDevice(s, sc, req.params.id, "typing_failed", (b, n, c) => b.typing(n, c, req.body.state));
-          return { id: chat.id, body: chat };
-        },
-        load: (_db, id) => load(id, sc),
-      });
-      return ok(req, data);
-    },
+    async (req, reply) => ok(req, await chatAction(req, reply, "typing_failed", (b, n, c) => b.typing(n, c, req.body.state))),
   );
 }
+
+type DeviceCall = (
+  b: ReturnType<Backends["for"]>,
+  n: ReturnType<typeof deviceNumber>,
+  c: { remoteHandle: string; channel: "imessage" | "sms" | "whatsapp" },
+) => Promise<{ ok: true } | { ok: false; offline: boolean; message: string }>;
 
 /** A synchronous action on a chat's device: 503 when unreachable, 502 `failed` when refused. */
 async function onChatDevice(
@@ -82,7 +78,7 @@ async function onChatDevice(
   sc: Scope,
   id: string,
   failed: "read_failed" | "typing_failed",
-  call: (b: ReturnType<Backends["for"]>, n: ReturnType<typeof deviceNumber>, c: { remoteHandle: string; channel: "imessage" | "sms" | "whatsapp" }) => Promise<{ ok: true } | { ok: false; offline: boolean; message: string }>,
+  call: DeviceCall,
 ) {
   const chat = await getChatRow(s.db.kysely, sc, id);
   const number = await s.db.kysely.selectFrom("numbers").selectAll().where("id", "=", chat.number_id).executeTakeFirst();

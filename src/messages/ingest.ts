@@ -39,7 +39,7 @@ export async function applyDeviceEvents(trx: Tx, clock: Clock, events: DeviceEve
         await applyReceived(trx, clock, e, out);
         break;
       case "reaction":
-        await applyReaction(trx, clock, e, out);
+        await applyReaction(trx, e, out);
         break;
       case "typing":
         await applyTyping(trx, e, out);
@@ -134,7 +134,7 @@ export async function applyReceived(trx: Tx, clock: Clock, e: Extract<DeviceEven
   return row;
 }
 
-async function applyReaction(trx: Tx, clock: Clock, e: Extract<DeviceEvent, { kind: "reaction" }>, out: EventRow[]) {
+async function applyReaction(trx: Tx, e: Extract<DeviceEvent, { kind: "reaction" }>, out: EventRow[]) {
   const target = await byDeviceId(trx, e.targetDeviceId);
   if (!target) return;
   const reaction = { message_id: target.id, handle: e.from, reaction: e.reaction, created_at: iso(e.at) };
