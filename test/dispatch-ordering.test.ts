@@ -163,7 +163,7 @@ describe("status only moves forward (INV-3)", () => {
     assert.equal(after.delivered_at, read.delivered_at);
     assert.equal(after.read_at, read.read_at);
     assert.equal(after.error_code, null);
-    assert.deepEqual(await typesOf(id), ["message.sent", "message.delivered", "message.read"]);
+    assert.deepEqual(await typesOf(id), ["message.created", "message.sent", "message.delivered", "message.read"]);
   });
 
   it("acks out of order: `read` first fills in delivered_at; the `delivered` that arrives after it is ignored", async () => {
@@ -177,7 +177,7 @@ describe("status only moves forward (INV-3)", () => {
     assert.equal(m.status, "read");
     assert.equal(m.read_at, iso(at));
     assert.equal(m.delivered_at, iso(at));
-    assert.deepEqual(await typesOf(id), ["message.sent", "message.read"]);
+    assert.deepEqual(await typesOf(id), ["message.created", "message.sent", "message.read"]);
   });
 
   it("acks never revive a failed or canceled message, nor skip `sent` for one not sent yet", async () => {
@@ -199,8 +199,8 @@ describe("status only moves forward (INV-3)", () => {
     assert.equal((await row(t.db, failed)).status, "failed");
     assert.equal((await row(t.db, canceled)).status, "canceled");
     assert.equal((await row(t.db, queued)).status, "queued");
-    assert.deepEqual(await typesOf(canceled), []);
-    assert.deepEqual(await typesOf(queued), []);
-    assert.deepEqual(await typesOf(failed), ["message.failed"]);
+    assert.deepEqual(await typesOf(canceled), ["message.created"]);
+    assert.deepEqual(await typesOf(queued), ["message.created"]);
+    assert.deepEqual(await typesOf(failed), ["message.created", "message.failed"]);
   });
 });

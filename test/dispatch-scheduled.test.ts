@@ -45,7 +45,7 @@ describe("scheduled sends", () => {
     await drive(t, 2 * SECOND, 100);
     const read = await get(m.id);
     assert.equal(read.status, "read");
-    assert.deepEqual((await events(t.db)).filter((e) => e.message_id === m.id).map((e) => e.type), ["message.sent", "message.delivered", "message.read"]);
+    assert.deepEqual((await events(t.db)).filter((e) => e.message_id === m.id).map((e) => e.type), ["message.created", "message.sent", "message.delivered", "message.read"]);
   });
 
   it("a due scheduled message joins the end of its lane's queue and keeps the pace", async () => {

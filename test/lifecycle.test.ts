@@ -45,11 +45,15 @@ describe("lifecycle through the simulator", () => {
     return { sent, msg, events, chat };
   }
 
-  /** The message.* events about `id`: [type, data.status] and each a full message object. */
+  /**
+   * The message.* events about `id` after its acceptance, each a full message object. The first
+   * event of every send is its `message.created` (status queued, written at T0), checked here.
+   */
   function about(events: EventRecord[], id: string) {
-    const mine = events.filter((e) => e.type.startsWith("message.") && e.type !== "message.reaction" && e.data.id === id);
-    for (const e of mine) assert.deepEqual(Object.keys(e.data), MESSAGE_FIELDS, e.type);
-    return mine;
+    const all = events.filter((e) => e.type.startsWith("message.") && e.type !== "message.reaction" && e.data.id === id);
+    for (const e of all) assert.deepEqual(Object.keys(e.data), MESSAGE_FIELDS, e.type);
+    assertEvent(all[0], "message.created", at(0), { status: "queued", channel: null, sent_at: null });
+    return all.slice(1);
   }
 
   /** Each event carries the message as it was at that moment. */
@@ -74,7 +78,7 @@ describe("lifecycle through the simulator", () => {
     assertEvent(mine[0], "message.sent", at(0), { status: "sent", channel: "imessage", sent_at: at(0), delivered_at: null, text: `hello ${ANYONE}` });
     assertEvent(mine[1], "message.delivered", at(DELIVERY), { status: "delivered", sent_at: at(0), delivered_at: at(DELIVERY), read_at: null });
     assertEvent(mine[2], "message.read", at(DELIVERY + READ), { status: "read", delivered_at: at(DELIVERY), read_at: at(DELIVERY + READ) });
-    assert.equal(events.length, 3, JSON.stringify(events.map((e) => e.type)));
+    assert.equal(events.length, 4, JSON.stringify(events.map((e) => e.type)));
     // The chat the first message made.
     assert.deepEqual(Object.keys(chat), CHAT_FIELDS);
     assert.deepEqual(
@@ -115,7 +119,7 @@ describe("lifecycle through the simulator", () => {
     const { msg, events } = await run(SIM.neverDelivered, 60 * MIN);
     assert.deepEqual([msg.status, msg.channel, msg.sent_at, msg.delivered_at, msg.read_at, msg.error], ["sent", "imessage", at(0), null, null, null]);
     assert.deepEqual(about(events, msg.id).map((e) => e.type), ["message.sent"]);
-    assert.equal(events.length, 1);
+    assert.equal(events.length, 2);
   });
 
   it(`${SIM.echoes}: replies with the same text after delivery — an inbound message.received in the same chat`, async () => {
@@ -192,7 +196,7 @@ describe("lifecycle through the simulator", () => {
     const sent = await m.send({ to: ANYONE, from_handle: FROM, text: "live" }, m.acct.liveKey);
     await elapse(m.t, 3_000, 100);
     assert.equal((await m.get(sent.id, m.acct.liveKey)).status, "read");
-    assert.deepEqual((await eventsOf(m.t, m.acct.id, "live")).map((e) => e.type), ["message.sent", "message.delivered", "message.read"]);
+    assert.deepEqual((await eventsOf(m.t, m.acct.id, "live")).map((e) => e.type), ["message.created", "message.sent", "message.delivered", "message.read"]);
     assert.deepEqual(await eventsOf(m.t, m.acct.id, "test"), []);
   });
 

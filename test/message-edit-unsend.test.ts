@@ -40,7 +40,7 @@ describe("editing and unsending messages", () => {
       await untilStatus(m.t, msg.id, "read");
       assert.deepEqual((await historyOf(m.t, msg.id)).map((h) => h.text), ["final"]);
       assert.deepEqual((await messageEvents(m.t, m.acct.id, msg.id)).map((e) => [e.type, e.data.text]), [
-        ["message.sent", "final"], ["message.delivered", "final"], ["message.read", "final"],
+        ["message.created", "draft"], ["message.sent", "final"], ["message.delivered", "final"], ["message.read", "final"],
       ]);
     });
 
@@ -124,7 +124,7 @@ describe("editing and unsending messages", () => {
       await elapse(m.t, 2 * 60 * MIN, 10 * MIN);
       assert.equal(await statusOf(m.t, msg.id), "canceled");
       assert.deepEqual(await historyOf(m.t, msg.id), []);
-      assert.deepEqual(await messageEvents(m.t, m.acct.id, msg.id), []);
+      assert.deepEqual((await messageEvents(m.t, m.acct.id, msg.id)).map((e) => e.type), ["message.created"]);
       assert.equal(await statusOf(m.t, next.id), "delivered");
       // A canceled message cannot be canceled again.
       assertError(await del(msg.id), 409, "conflict");

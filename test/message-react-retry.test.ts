@@ -153,7 +153,7 @@ describe("reactions, retry and WhatsApp actions", () => {
       assert.deepEqual([data.id, data.status, data.error, data.updated_at], [msg.id, "queued", null, iso(m.t.clock.now())]);
       await untilStatus(m.t, msg.id, "failed");
       assert.equal((await m.get(msg.id)).error?.code, "undeliverable");
-      assert.deepEqual((await messageEvents(m.t, m.acct.id, msg.id)).map((e) => e.type), ["message.failed", "message.failed"]);
+      assert.deepEqual((await messageEvents(m.t, m.acct.id, msg.id)).map((e) => e.type), ["message.created", "message.failed", "message.failed"]);
     });
 
     it("a message that expired while the device was offline: failed (expired); once back online, retry sends it once", async () => {
@@ -176,7 +176,7 @@ describe("reactions, retry and WhatsApp actions", () => {
       const done = await m.get(msg.id);
       assert.deepEqual([done.error, done.channel], [null, "imessage"]);
       assert.deepEqual((await historyOf(m.t, msg.id)).map((h) => h.sends), [1]);
-      assert.deepEqual((await messageEvents(m.t, m.acct.id, msg.id)).map((e) => e.type), ["message.failed", "message.sent", "message.delivered", "message.read"]);
+      assert.deepEqual((await messageEvents(m.t, m.acct.id, msg.id)).map((e) => e.type), ["message.created", "message.failed", "message.sent", "message.delivered", "message.read"]);
       // A replay of the retry answers the message as it is now, and does not queue it again.
       const replay = await retry(msg.id, { "idempotency-key": "retry-1" });
       assert.equal(replay.statusCode, 200, replay.body);

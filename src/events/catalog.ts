@@ -9,6 +9,7 @@ import { uuidv7 } from "../ids.js";
  * documents each with an example, and a test keeps the two in step.
  */
 export const EVENT_TYPES = [
+  "message.created",
   "message.received",
   "message.sent",
   "message.delivered",

@@ -8,8 +8,9 @@ import { uuidv7 } from "../ids.js";
 import { getChatRow, upsertThread, touchChat } from "../chats/store.js";
 import { adjustPending, laneIdOf, lockLane, paceInterval, saveLane } from "../dispatch/lanes.js";
 import { statusFor } from "../numbers/store.js";
+import { emitEvents } from "../events/catalog.js";
 import type { MessageIn } from "./schemas.js";
-import type { Scope } from "./store.js";
+import { type Scope, toMessage } from "./store.js";
 
 export interface MessageDeps {
   db: Db;
@@ -149,6 +150,7 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
   };
   await trx.insertInto("messages").values(row).execute();
   if (sendAt === null) await adjustPending(trx, deps.db, laneId, number.id, scope.mode, +1);
+  await emitEvents(trx, deps.clock, [{ accountId: scope.accountId, mode: scope.mode, type: "message.created", data: toMessage(row) }]);
   return row;
 }
 
