@@ -1,6 +1,8 @@
 import type { Clock } from "../clock.js";
 import type { Db, Tx } from "../db/client.js";
 import type { ChannelName, Mode } from "../db/schema.js";
+import { sql } from "kysely";
+import { prepared, preparedInsert, preparedQuery } from "../db/prepared.js";
 import { uuidv7 } from "../ids.js";
 import type { DeviceEvent } from "../messages/ingest.js";
 import type { ActionOutcome, Capabilities, DeviceBackend, DeviceNumber, OutboundMessage, ReconcileOutcome, SendOutcome } from "./backend.js";
@@ -26,6 +28,18 @@ interface TimerPayload {
 
 type TimerKind = "deliver" | "read" | "reply" | "react" | "typing";
 
+const statusOf = prepared((db, id: string) => db.selectFrom("numbers").select(["status", "test_status"]).where("id", "=", id), [":id"]);
+const recordSend = preparedQuery(
+  (db, messageId: string, from: string, to: string, channel: string, text: string | null, sentAt: number) =>
+    db
+      .insertInto("simulator_history")
+      .values({ message_id: messageId, from_handle: from, to_handle: to, channel, text, sent_at: sentAt, sends: sql<number>`1` })
+      .onConflict((oc) => oc.column("message_id").doUpdateSet((eb) => ({ sends: eb("simulator_history.sends", "+", sql<number>`1`) })))
+      .returning("sends"),
+  [":id", ":from", ":to", ":channel", ":text", 1],
+);
+const insertTimer = preparedInsert("simulator_timers", ["id", "due_at", "kind", "payload"]);
+
 /**
  * An in-process device. What it "sends" goes into a durable history (simulator_history), which
  * its reconcile reads, exactly as a real device's history would be read; deliveries, reads and
@@ -42,7 +56,7 @@ export class SimulatorBackend implements DeviceBackend {
   ) {}
 
   async health(number: DeviceNumber): Promise<"online" | "offline"> {
-    const row = await this.db.kysely.selectFrom("numbers").select(["status", "test_status"]).where("id", "=", number.id).executeTakeFirst();
+    const [row] = await statusOf(this.db.kysely, number.id);
     if (!row) return "offline";
     return number.mode === "test" ? row.test_status : row.status;
   }
@@ -60,13 +74,9 @@ export class SimulatorBackend implements DeviceBackend {
     const now = this.clock.now();
     const deviceId = `sim-${m.id}`;
     await this.db.transaction(async (trx) => {
-      const seen = await trx.selectFrom("simulator_history").select("sends").where("message_id", "=", m.id).executeTakeFirst();
-      if (seen) {
-        // A second send of one message: the duplicate the crash tests look for.
-        await trx.updateTable("simulator_history").set({ sends: seen.sends + 1 }).where("message_id", "=", m.id).execute();
-        return;
-      }
-      await trx.insertInto("simulator_history").values({ message_id: m.id, from_handle: number.handle, to_handle: m.to, channel: m.channel, text: m.text, sent_at: now, sends: 1 }).execute();
+      // A second send of one message counts up `sends`: the duplicate the crash tests look for.
+      const [entry] = (await recordSend(trx, m.id, number.handle, m.to, m.channel, m.text, now)).rows;
+      if (entry?.sends !== 1) return;
       if (m.to !== SIM.neverDelivered) {
         await this.schedule(trx, now + this.delays.deliveryMs, "deliver", { deviceId, mode: number.mode, number: number.handle, to: m.to, channel: m.channel, text: m.text });
       }
@@ -128,6 +138,6 @@ export class SimulatorBackend implements DeviceBackend {
   }
 
   private async schedule(trx: Tx, dueAt: number, kind: TimerKind, payload: TimerPayload): Promise<void> {
-    await trx.insertInto("simulator_timers").values({ id: uuidv7(dueAt), due_at: dueAt, kind, payload: JSON.stringify(payload) }).execute();
+    await insertTimer(trx, { id: uuidv7(dueAt), due_at: dueAt, kind, payload: JSON.stringify(payload) });
   }
 }

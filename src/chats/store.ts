@@ -4,6 +4,7 @@ import type { ChannelName, ChatsTable, Mode } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { type Cursor, page } from "../http/pagination.js";
 import { uuidv7 } from "../ids.js";
+import { prepared, preparedInsert, preparedQuery } from "../db/prepared.js";
 import type { Scope } from "../messages/store.js";
 import type { Chat } from "./schemas.js";
 
@@ -46,20 +47,32 @@ export interface ThreadKey {
  * The 1:1 chat between a number and a contact, created by the first message in either direction.
  * Touches `last_message_at`. Runs inside the message's transaction.
  */
+const threadOf = prepared(
+  (db, accountId: string, mode: Mode, fromHandle: string, remoteHandle: string) =>
+    db.selectFrom("chats").selectAll().where("account_id", "=", accountId).where("mode", "=", mode).where("from_handle", "=", fromHandle).where("remote_handle", "=", remoteHandle),
+  [":account", "test" as Mode, ":from", ":remote"],
+);
+// A chat learns its channel once, from the first message that has one.
+const touchThread = preparedQuery(
+  (db, lastMessageAt: string, updatedAt: string, channel: ChannelName | null, id: string) =>
+    db.updateTable("chats").set((eb) => ({ last_message_at: lastMessageAt, updated_at: updatedAt, channel: eb.fn.coalesce("channel", eb.val(channel)) })).where("id", "=", id),
+  [":last", ":updated", "sms" as ChannelName, ":id"],
+);
+const CHAT_COLUMNS = Object.keys({
+  id: 1, account_id: 1, mode: 1, number_id: 1, from_handle: 1, remote_handle: 1, is_group: 1, title: 1, participants: 1, channel: 1, last_message_at: 1, created_at: 1, updated_at: 1,
+} satisfies Record<keyof ChatsTable, 1>) as (keyof ChatsTable & string)[];
+const insertChat = preparedInsert("chats", CHAT_COLUMNS);
+
+/**
+ * The 1:1 chat between a number and a contact, created by the first message in either direction.
+ * Touches `last_message_at`. Runs inside the message's transaction.
+ */
 export async function upsertThread(trx: Tx, clock: Clock, key: ThreadKey, channel: ChannelName | null): Promise<ChatsTable> {
   const now = iso(clock.now());
-  const existing = await trx
-    .selectFrom("chats")
-    .selectAll()
-    .where("account_id", "=", key.accountId)
-    .where("mode", "=", key.mode)
-    .where("from_handle", "=", key.fromHandle)
-    .where("remote_handle", "=", key.remoteHandle)
-    .executeTakeFirst();
+  const [existing] = await threadOf(trx, key.accountId, key.mode, key.fromHandle, key.remoteHandle);
   if (existing) {
-    const set = { last_message_at: now, updated_at: now, ...(channel && !existing.channel ? { channel } : {}) };
-    await trx.updateTable("chats").set(set).where("id", "=", existing.id).execute();
-    return { ...existing, ...set };
+    await touchThread(trx, now, now, channel, existing.id);
+    return { ...existing, last_message_at: now, updated_at: now, channel: existing.channel ?? channel };
   }
   const row: ChatsTable = {
     id: uuidv7(clock.now()),
@@ -76,13 +89,13 @@ export async function upsertThread(trx: Tx, clock: Clock, key: ThreadKey, channe
     created_at: now,
     updated_at: now,
   };
-  await trx.insertInto("chats").values(row).execute();
+  await insertChat(trx, row);
   return row;
 }
 
 export async function touchChat(trx: Tx, clock: Clock, chatId: string): Promise<void> {
   const now = iso(clock.now());
-  await trx.updateTable("chats").set({ last_message_at: now, updated_at: now }).where("id", "=", chatId).execute();
+  await touchThread(trx, now, now, null, chatId);
 }
 
 export async function listChats(db: Tx, scope: Scope, cursor: Cursor, limit: number) {

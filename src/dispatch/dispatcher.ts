@@ -5,6 +5,8 @@ import type { Db, Tx } from "../db/client.js";
 import type { ChannelName, MessagesTable, NumbersTable } from "../db/schema.js";
 import { emitEvents, type EventRow } from "../events/catalog.js";
 import { isPhoneHandle } from "../handles.js";
+import { sql } from "kysely";
+import { changed, preparedQuery } from "../db/prepared.js";
 import { uuidv7 } from "../ids.js";
 import type { OutboundMessage, ReconcileOutcome, SendOutcome } from "../backends/backend.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
@@ -27,6 +29,22 @@ interface Claimed {
 }
 
 type Outcome = SendOutcome | ReconcileOutcome | { kind: "unroutable" };
+
+// The outcome every healthy send records: compiled once (see db/prepared.ts).
+const markSent = preparedQuery(
+  (db, channel: ChannelName | null, sentAt: string, deviceId: string, updatedAt: string, id: string, leaseToken: string) =>
+    db
+      .updateTable("messages")
+      .set({ status: sql<"sent">`'sent'`, channel, sent_at: sentAt, device_message_id: deviceId, lease_token: sql<null>`null`, lease_until: sql<null>`null`, updated_at: updatedAt })
+      .where("id", "=", id)
+      .where("lease_token", "=", leaseToken)
+      .where("status", "=", sql<"sending">`'sending'`),
+  ["sms" as ChannelName, ":sent", ":device", ":updated", ":id", ":lease"],
+);
+const learnChannel = preparedQuery(
+  (db, channel: ChannelName, chatId: string) => db.updateTable("chats").set({ channel }).where("id", "=", chatId).where("channel", "is", null),
+  ["sms" as ChannelName, ":chat"],
+);
 
 /** Transient device errors back off exponentially, with ±20 % jitter, up to 15 minutes. */
 export function backoffMs(attempt: number, random = Math.random): number {
@@ -330,10 +348,10 @@ export class Dispatcher {
         switch (outcome.kind) {
           case "sent": {
             const set = { status: "sent" as const, channel: row.channel, sent_at: nowIso, device_message_id: outcome.deviceId, lease_token: null, lease_until: null };
-            if (Number((await fence(set)).numUpdatedRows) === 1) {
+            if (changed(await markSent(trx, row.channel, nowIso, outcome.deviceId, nowIso, row.id, row.lease_token ?? "")) === 1) {
               event("message.sent", set);
               // A chat started by an outbound message learns its channel from its first send.
-              if (row.channel) await trx.updateTable("chats").set({ channel: row.channel }).where("id", "=", row.chat_id).where("channel", "is", null).execute();
+              if (row.channel) await learnChannel(trx, row.channel, row.chat_id);
             }
             break;
           }

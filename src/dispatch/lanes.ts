@@ -1,4 +1,6 @@
 import type { Db, Tx } from "../db/client.js";
+import { sql } from "kysely";
+import { prepared, preparedQuery } from "../db/prepared.js";
 import type { Mode, SenderLanesTable } from "../db/schema.js";
 
 /**
@@ -20,24 +22,32 @@ export function readyAt(lane: Pick<SenderLanesTable, "tat" | "paused_until" | "p
   return Math.max(lane.tat, lane.paused_until);
 }
 
+const insertLane = preparedQuery(
+  (db, id: string, numberId: string, mode: Mode) =>
+    db
+      .insertInto("sender_lanes")
+      .values({ id, number_id: numberId, mode, tat: sql<number>`0`, paused_until: sql<number>`0`, pending: sql<number>`0`, ready_at: sql<null>`null` })
+      .onConflict((oc) => oc.column("id").doNothing()),
+  [":id", ":number", "test" as Mode],
+);
+const selectLane = prepared((db, id: string) => db.selectFrom("sender_lanes").selectAll().where("id", "=", id), [":id"]);
+const selectLaneForUpdate = prepared((db, id: string) => db.selectFrom("sender_lanes").selectAll().where("id", "=", id).forUpdate(), [":id"]);
+const updateLane = preparedQuery(
+  (db, tat: number, pausedUntil: number, pending: number, ready: number | null, id: string) =>
+    db.updateTable("sender_lanes").set({ tat, paused_until: pausedUntil, pending, ready_at: ready }).where("id", "=", id),
+  [1, 2, 3, 4, ":id"],
+);
+
 /** The lane row, created on first use and locked (PostgreSQL) for the rest of the transaction. */
 export async function lockLane(trx: Tx, db: Pick<Db, "dialect">, laneId: string, numberId: string, mode: Mode): Promise<SenderLanesTable> {
-  await trx
-    .insertInto("sender_lanes")
-    .values({ id: laneId, number_id: numberId, mode, tat: 0, paused_until: 0, pending: 0, ready_at: null })
-    .onConflict((oc) => oc.column("id").doNothing())
-    .execute();
-  let q = trx.selectFrom("sender_lanes").selectAll().where("id", "=", laneId);
-  if (db.dialect === "postgres") q = q.forUpdate();
-  return q.executeTakeFirstOrThrow();
+  await insertLane(trx, laneId, numberId, mode);
+  const [lane] = await (db.dialect === "postgres" ? selectLaneForUpdate : selectLane)(trx, laneId);
+  if (!lane) throw new Error(`sender lane ${laneId} vanished`);
+  return lane;
 }
 
 export async function saveLane(trx: Tx, lane: SenderLanesTable): Promise<void> {
-  await trx
-    .updateTable("sender_lanes")
-    .set({ tat: lane.tat, paused_until: lane.paused_until, pending: lane.pending, ready_at: readyAt(lane) })
-    .where("id", "=", lane.id)
-    .execute();
+  await updateLane(trx, lane.tat, lane.paused_until, lane.pending, readyAt(lane), lane.id);
 }
 
 /** Adds `delta` (±) queued messages to a lane. */

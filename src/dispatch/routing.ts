@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.js";
 import type { Tx } from "../db/client.js";
 import type { ChannelName, Mode } from "../db/schema.js";
+import { prepared } from "../db/prepared.js";
 import type { Capabilities, DeviceBackend, DeviceNumber } from "../backends/backend.js";
 
 /**
@@ -29,15 +30,14 @@ export async function cachedLookup(db: Tx, clock: Clock, cacheHours: number, bac
   return caps;
 }
 
+const cachedAnswer = prepared(
+  (db, numberId: string, mode: Mode, handle: string) => db.selectFrom("lookup_cache").selectAll().where("number_id", "=", numberId).where("mode", "=", mode).where("handle", "=", handle),
+  [":number", "test" as Mode, ":handle"],
+);
+
 /** A fresh cached answer, or null: needs no device. */
 export async function lookupFromCache(db: Tx, clock: Clock, cacheHours: number, number: Pick<DeviceNumber, "id" | "mode">, handle: string): Promise<Capabilities | null> {
-  const hit = await db
-    .selectFrom("lookup_cache")
-    .selectAll()
-    .where("number_id", "=", number.id)
-    .where("mode", "=", number.mode)
-    .where("handle", "=", handle)
-    .executeTakeFirst();
+  const [hit] = await cachedAnswer(db, number.id, number.mode, handle);
   if (!hit || clock.now() - hit.checked_at >= cacheHours * 3_600_000) return null;
   return { imessage: hit.imessage === null ? null : hit.imessage === 1, whatsapp: hit.whatsapp === null ? null : hit.whatsapp === 1 };
 }

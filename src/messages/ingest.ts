@@ -2,6 +2,8 @@ import { iso, type Clock } from "../clock.js";
 import type { Tx } from "../db/client.js";
 import type { ChannelName, Mode, MessagesTable } from "../db/schema.js";
 import { emitEvents, type EventRow } from "../events/catalog.js";
+import { sql } from "kysely";
+import { prepared, preparedQuery } from "../db/prepared.js";
 import { uuidv7 } from "../ids.js";
 import { upsertThread } from "../chats/store.js";
 import { laneIdOf } from "../dispatch/lanes.js";
@@ -50,8 +52,19 @@ export async function applyDeviceEvents(trx: Tx, clock: Clock, events: DeviceEve
   return events.length;
 }
 
+const selectByDeviceId = prepared((db, deviceId: string) => db.selectFrom("messages").selectAll().where("device_message_id", "=", deviceId), [":device"]);
+const markDelivered = preparedQuery(
+  (db, updatedAt: string, deliveredAt: string, id: string) => db.updateTable("messages").set({ status: sql<"delivered">`'delivered'`, updated_at: updatedAt, delivered_at: deliveredAt }).where("id", "=", id),
+  [":updated", ":delivered", ":id"],
+);
+const markRead = preparedQuery(
+  (db, updatedAt: string, readAt: string, deliveredAt: string, id: string) =>
+    db.updateTable("messages").set({ status: sql<"read">`'read'`, updated_at: updatedAt, read_at: readAt, delivered_at: deliveredAt }).where("id", "=", id),
+  [":updated", ":read", ":delivered", ":id"],
+);
+
 async function byDeviceId(trx: Tx, deviceId: string) {
-  return trx.selectFrom("messages").selectAll().where("device_message_id", "=", deviceId).executeTakeFirst();
+  return (await selectByDeviceId(trx, deviceId))[0];
 }
 
 async function applyAck(trx: Tx, clock: Clock, e: { kind: "delivered" | "read"; deviceId: string; at: number }, out: EventRow[]) {
@@ -64,7 +77,8 @@ async function applyAck(trx: Tx, clock: Clock, e: { kind: "delivered" | "read"; 
     set.read_at = at;
     set.delivered_at = row.delivered_at ?? at;
   }
-  await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
+  if (e.kind === "delivered") await markDelivered(trx, set.updated_at as string, at, row.id);
+  else await markRead(trx, set.updated_at as string, at, set.delivered_at as string, row.id);
   const data = toMessage({ ...row, ...set }, (await reactionsOf(trx, [row.id])).get(row.id));
   out.push({ accountId: row.account_id, mode: row.mode, type: `message.${e.kind}`, data });
 }

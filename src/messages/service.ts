@@ -1,7 +1,8 @@
 import { iso, type Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { Db, Tx } from "../db/client.js";
-import type { ChannelName, ChatsTable, MessagesTable, NumbersTable } from "../db/schema.js";
+import { prepared, preparedInsert } from "../db/prepared.js";
+import type { ChannelName, ChatsTable, MessagesTable, NumbersTable, SenderLanesTable } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { normaliseHandle } from "../handles.js";
 import { uuidv7 } from "../ids.js";
@@ -10,7 +11,7 @@ import { adjustPending, laneIdOf, lockLane, paceInterval, saveLane } from "../di
 import { statusFor } from "../numbers/store.js";
 import { emitEvents } from "../events/catalog.js";
 import type { MessageIn } from "./schemas.js";
-import { type Scope, toMessage } from "./store.js";
+import { MESSAGE_COLUMNS, type Scope, toMessage } from "./store.js";
 
 export interface MessageDeps {
   db: Db;
@@ -20,11 +21,14 @@ export interface MessageDeps {
 
 const MAX_SCHEDULE_MS = 30 * 24 * 3_600_000;
 
+const numberByHandle = prepared((db, handle: string, accountId: string) => db.selectFrom("numbers").selectAll().where("handle", "=", handle).where("account_id", "=", accountId), [":handle", ":account"]);
+const insertMessage = preparedInsert("messages", MESSAGE_COLUMNS);
+
 /** The account's number with this handle, or 400 invalid_from_handle. */
 export async function senderNumber(trx: Tx, scope: Scope, handle: string): Promise<NumbersTable> {
   const h = normaliseHandle(handle);
   if (!h) throw new ApiError("invalid_handle", "from_handle is not a valid E.164 phone number or email address.");
-  const number = await trx.selectFrom("numbers").selectAll().where("handle", "=", h.handle).where("account_id", "=", scope.accountId).executeTakeFirst();
+  const [number] = await numberByHandle(trx, h.handle, scope.accountId);
   if (!number) throw new ApiError("invalid_from_handle");
   return number;
 }
@@ -96,8 +100,9 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
 
   const laneId = laneIdOf(number.id, scope.mode);
   const window = deps.config.MESSAGE_VALIDITY_HOURS * 3_600_000;
+  let lane: SenderLanesTable | null = null;
   if (sendAt === null) {
-    const lane = await lockLane(trx, deps.db, laneId, number.id, scope.mode);
+    lane = await lockLane(trx, deps.db, laneId, number.id, scope.mode);
     const interval = paceInterval(number.pace_per_minute ?? deps.config.DEFAULT_PACE_PER_MINUTE);
     const drainMs = (lane.pending + 1) * interval + Math.max(0, lane.tat - now);
     if (drainMs > window) {
@@ -148,8 +153,11 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     created_at: nowIso,
     updated_at: nowIso,
   };
-  await trx.insertInto("messages").values(row).execute();
-  if (sendAt === null) await adjustPending(trx, deps.db, laneId, number.id, scope.mode, +1);
+  await insertMessage(trx, row);
+  if (lane) {
+    lane.pending += 1;
+    await saveLane(trx, lane);
+  }
   await emitEvents(trx, deps.clock, [{ accountId: scope.accountId, mode: scope.mode, type: "message.created", data: toMessage(row) }]);
   return row;
 }

@@ -1,4 +1,5 @@
 import type { Tx } from "../db/client.js";
+import { prepared } from "../db/prepared.js";
 import type { Mode, MessagesTable } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { type Cursor, page } from "../http/pagination.js";
@@ -10,6 +11,9 @@ export interface Scope {
 }
 
 /** The public message object, in the documented field order. */
+/** Every column of a message row (the compiler checks the list is complete). */
+export const MESSAGE_COLUMNS = Object.keys({ id: 1, account_id: 1, mode: 1, chat_id: 1, number_id: 1, lane_id: 1, direction: 1, status: 1, channel: 1, forced_channel: 1, text: 1, effect: 1, reply_to: 1, error_code: 1, error_message: 1, metadata: 1, from_handle: 1, to_handle: 1, voice_memo: 1, send_at: 1, sent_at: 1, delivered_at: 1, read_at: 1, edited_at: 1, unsent_at: 1, edit_count: 1, queue_key: 1, expires_at: 1, attempts: 1, lease_token: 1, lease_until: 1, device_message_id: 1, possible_duplicate: 1, created_at: 1, updated_at: 1 } satisfies Record<keyof MessagesTable, 1>) as (keyof MessagesTable & string)[];
+
 export function toMessage(r: MessagesTable, reactions: Message["reactions"] = []): Message {
   return {
     id: r.id,
@@ -38,10 +42,12 @@ export function toMessage(r: MessagesTable, reactions: Message["reactions"] = []
   };
 }
 
+const reactionsOfOne = prepared((db, id: string) => db.selectFrom("message_reactions").selectAll().where("message_id", "=", id).orderBy("created_at"), [":id"]);
+
 export async function reactionsOf(db: Tx, ids: string[]): Promise<Map<string, Message["reactions"]>> {
   const map = new Map<string, Message["reactions"]>();
   if (ids.length === 0) return map;
-  const rows = await db.selectFrom("message_reactions").selectAll().where("message_id", "in", ids).orderBy("created_at").execute();
+  const rows = ids.length === 1 ? await reactionsOfOne(db, ids[0] as string) : await db.selectFrom("message_reactions").selectAll().where("message_id", "in", ids).orderBy("created_at").execute();
   for (const r of rows) {
     const list = map.get(r.message_id) ?? [];
     list.push({ reaction: r.reaction, handle: r.handle, created_at: r.created_at });
