@@ -1,4 +1,5 @@
 import { mkdirSync } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import SQLite from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
@@ -63,8 +64,12 @@ function openSqlite(dataDir: string): Db {
   }
   const raw = new SQLite(file);
   raw.pragma("journal_mode = WAL");
-  // FULL: a commit is on disk before we answer; "nothing lost" outranks a few microseconds.
-  raw.pragma("synchronous = FULL");
+  // A commit is on disk before anyone is answered: in memory there is nothing to sync; on disk
+  // SQLite writes the commit's WAL frames (NORMAL) and walSync makes them durable off the event
+  // loop — the same guarantee as FULL, whose fsync would block every request while it waits.
+  const wal = file === ":memory:" ? null : walSync(`${file}-wal`);
+  const durable = wal ? wal.sync : async () => {};
+  raw.pragma(file === ":memory:" ? "synchronous = FULL" : "synchronous = NORMAL");
   raw.pragma("foreign_keys = ON");
   // The CLI writes from another process; wait for its lock instead of failing.
   raw.pragma("busy_timeout = 5000");
@@ -73,7 +78,7 @@ function openSqlite(dataDir: string): Db {
   return {
     kysely,
     dialect: "sqlite",
-    transaction: groupCommit(kysely),
+    transaction: groupCommit(kysely, durable),
     // data_version moves when another connection commits; `writes` (counted by the statement
     // cache) when this one writes. Reading data_version costs a pragma, so it is read once per
     // turn of the event loop and shared by the requests handled in that turn (they are
@@ -104,6 +109,8 @@ function openSqlite(dataDir: string): Db {
       }
     },
     async close() {
+      // Writes made outside transaction() (the CLI's, caches) are made durable here at the latest.
+      if (wal) await wal.sync().finally(() => wal.close());
       await kysely.destroy();
     },
   };
@@ -116,14 +123,61 @@ interface Pending {
 }
 
 /**
- * Transactions on SQLite, with group commit. The commit's fsync (synchronous=FULL) is the price
- * of durability and dominates a small write, so transactions that are requested together (in
- * the same turn of the event loop, e.g. a burst of sends) run one after another inside a single
- * BEGIN IMMEDIATE … COMMIT, each in its own savepoint: one that fails rolls back alone and gets
- * its error; the others commit together and are answered only after the commit, so durability is
- * not traded for speed. One connection runs one batch at a time, like one writer must.
+ * Makes the WAL durable up to now: fdatasync of the -wal file on libuv's thread pool, so the event
+ * loop keeps serving requests while the disk works. Linux syncs a file's data whichever
+ * descriptor wrote it. Callers that arrive while a sync runs share the next one (it may have
+ * started before their commit); so one sync covers every commit made before it began. Writes
+ * outside transaction() (the CLI's one-statement commands) become durable at the next sync or
+ * when the database is closed.
  */
-function groupCommit(kysely: Kysely<Database>) {
+export function walSync(walPath: string, openFile: (path: string, flags: string) => Promise<FileHandle> = open): { sync(): Promise<void>; close(): Promise<void> } {
+  let handle: Promise<FileHandle> | null = null;
+  let running: Promise<void> | null = null;
+  let next: Promise<void> | null = null;
+  const once = async () => {
+    handle ??= openFile(walPath, "r+");
+    let file: FileHandle;
+    try {
+      file = await handle;
+    } catch (err) {
+      handle = null;
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return; // nothing written yet
+      throw err;
+    }
+    await file.datasync();
+  };
+  const sync = (): Promise<void> => {
+    if (!running) {
+      running = once().finally(() => {
+        running = null;
+      });
+      return running;
+    }
+    next ??= running.catch(() => {}).then(() => {
+      next = null;
+      return sync();
+    });
+    return next;
+  };
+  return {
+    sync,
+    async close() {
+      if (handle) await (await handle).close();
+      handle = null;
+    },
+  };
+}
+
+/**
+ * Transactions on SQLite, with group commit. Making a commit durable (an fsync) dominates a small
+ * write, so transactions that are requested together (in the same turn of the event loop, e.g. a
+ * burst of sends) run one after another inside a single BEGIN IMMEDIATE … COMMIT, each in its own
+ * savepoint: one that fails rolls back alone and gets its error; the others commit together and
+ * are answered only once the commit is on disk (`durable`), so durability is not traded for
+ * speed. One connection runs one batch at a time, like one writer must; the next batch may run
+ * while the previous one's sync is still in flight.
+ */
+function groupCommit(kysely: Kysely<Database>, durable: () => Promise<void>) {
   let queue: Pending[] = [];
   let scheduled = false;
 
@@ -153,6 +207,8 @@ function groupCommit(kysely: Kysely<Database>) {
           throw err;
         }
       });
+      // Outside the connection: the next batch may run while this one waits for the disk.
+      await durable();
     } catch (err) {
       for (const item of batch) item.reject(err);
       return;
