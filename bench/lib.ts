@@ -36,6 +36,8 @@ export interface Scenario {
   target: Target;
   /** Target req/s ÷ baseline req/s we aim for; reported, never asserted. */
   goal: number;
+  /** Concurrent connections for both sides, when the scenario needs other than BENCH_CONNECTIONS. */
+  connections?: number;
 }
 
 export interface LoadOptions {

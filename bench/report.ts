@@ -47,7 +47,7 @@ export function markdown(results: ScenarioResult[], opts: LoadOptions, when: Dat
     `Written by \`npm run bench\` on ${when.toISOString()}.`,
     "",
     `- Machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? "unknown CPU"}, ${platform()} ${arch()}, Node ${process.version}; load average (1/5/15 min) ${load(loadBefore)} before, ${load(loadavg())} after.`,
-    `- Load: autocannon, ${opts.connections} connections, pipelining 1, ${opts.warmupSeconds} s warm-up then ${opts.seconds} s measured per server and round; each side is the median of alternating rounds (BENCH_ROUNDS, default 3), over loopback.`,
+    `- Load: autocannon, ${opts.connections} connections (unless the scenario names another count), pipelining 1, ${opts.warmupSeconds} s warm-up then ${opts.seconds} s measured per server and round; each side is the median of alternating rounds (BENCH_ROUNDS, default 3), over loopback.`,
     "- Each server runs in its own process, one after another; autocannon runs in the bench process.",
     "- The app uses an on-disk SQLite file in a temp dir (the default deployment), or PostgreSQL when `BENCH_DATABASE_URL` is set.",
     "- req/s is autocannon's mean of per-second samples; p50/p99 are computed from every response's own timing.",

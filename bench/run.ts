@@ -66,11 +66,12 @@ try {
   for (const scenario of selected) {
     const baselines: Measurement[] = [];
     const targets: Measurement[] = [];
+    const load = { ...opts, connections: scenario.connections ?? opts.connections };
     for (let round = 1; round <= rounds; round++) {
       console.error(`${scenario.name}: ${scenario.baseline.label} (round ${round}/${rounds}) …`);
-      baselines.push(await measureTarget(scenario.baseline, opts));
+      baselines.push(await measureTarget(scenario.baseline, load));
       console.error(`${scenario.name}: ${scenario.target.label} (round ${round}/${rounds}) …`);
-      targets.push(await measureTarget(scenario.target, opts));
+      targets.push(await measureTarget(scenario.target, load));
     }
     results.push({ scenario, baseline: median(baselines), target: median(targets) });
   }
@@ -84,7 +85,14 @@ const engine: EngineResult[] = [];
 if (process.env.BENCH_ENGINE !== "0" && only === "") {
   try {
     console.error("engine: pipeline …");
-    engine.push(await pipeline(numberEnv("BENCH_PIPELINE_NUMBERS", 1000), numberEnv("BENCH_PIPELINE_PER_NUMBER", 5)));
+    // Like the HTTP scenarios: the median of `rounds` runs, each with its own baseline.
+    const runs: EngineResult[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      runs.push(await pipeline(numberEnv("BENCH_PIPELINE_NUMBERS", 1000), numberEnv("BENCH_PIPELINE_PER_NUMBER", 5)));
+    }
+    const byRate = runs.sort((a, b) => (a.value ?? 0) - (b.value ?? 0));
+    const mid = byRate[Math.floor(byRate.length / 2)];
+    if (mid) engine.push({ ...mid, note: `${mid.note}; median of ${runs.length} runs (${byRate.map((r) => r.figure).join(", ")})` });
     console.error("engine: claim scaling …");
     engine.push(await claimScaling());
   } catch (err) {

@@ -40,6 +40,14 @@ export function scenarios(opts: { postgres: boolean }): Scenario[] {
       target: { label: "MsgBubbles (SQLite)", server: "app", db: "sqlite", request: sendMessage },
       goal: 0.5,
     },
+    {
+      // Many clients at once: what group commit is for (10 connections cap a commit at 10 sends).
+      name: "POST /v1/messages (accept, 64 connections)",
+      baseline: bareFastifyPost,
+      target: { label: "MsgBubbles (SQLite)", server: "app", db: "sqlite", request: sendMessage },
+      goal: 0.5,
+      connections: 64,
+    },
   ];
   if (opts.postgres) {
     list.push({
