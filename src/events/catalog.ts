@@ -2,11 +2,13 @@ import { iso, type Clock } from "../clock.js";
 import type { Tx } from "../db/client.js";
 import type { Mode } from "../db/schema.js";
 import { uuidv7 } from "../ids.js";
+import { writeEvents } from "../webhooks/fan-out.js";
 
 /**
  * Every event type MsgBubbles emits. Each is written as a row in the same transaction as the
- * state change that caused it (the outbox); webhooks deliver from those rows. docs/webhooks.md
- * documents each with an example, and a test keeps the two in step.
+ * state change that caused it (the outbox), together with its webhook deliveries; the webhook
+ * worker sends from those rows. docs/webhooks.md documents each with an example, and a test keeps
+ * the two in step.
  */
 export const EVENT_TYPES = [
   "message.created",
@@ -19,7 +21,10 @@ export const EVENT_TYPES = [
   "message.edited",
   "message.unsent",
   "chat.typing",
+  "chat.updated",
   "number.status",
+  "webhook.test",
+  "webhook.disabled",
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -31,21 +36,22 @@ export interface EventRow {
   data: unknown;
 }
 
-/** Writes event rows; call inside the transaction of the change they report. */
+/**
+ * Writes event rows, and the webhook deliveries they fan out to (every enabled endpoint of the
+ * account and mode that subscribes to the type); call inside the transaction of the change they
+ * report.
+ */
 export async function emitEvents(trx: Tx, clock: Clock, events: EventRow[]): Promise<void> {
   if (events.length === 0) return;
   const now = clock.now();
-  await trx
-    .insertInto("events")
-    .values(
-      events.map((e) => ({
-        id: uuidv7(now),
-        account_id: e.accountId,
-        mode: e.mode,
-        type: e.type,
-        data: JSON.stringify(e.data),
-        created_at: iso(now),
-      })),
-    )
-    .execute();
+  const createdAt = iso(now);
+  const rows = events.map((e) => ({
+    id: uuidv7(now),
+    account_id: e.accountId,
+    mode: e.mode,
+    type: e.type,
+    data: JSON.stringify(e.data),
+    created_at: createdAt,
+  }));
+  await writeEvents(trx, rows, now);
 }

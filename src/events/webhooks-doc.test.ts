@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { Message } from "../messages/schemas.js";
+import { Webhook } from "../webhooks/schemas.js";
 import { EVENT_TYPES } from "./catalog.js";
 
 // docs/webhooks.md documents every event type with an example payload; it must match the catalog.
@@ -43,6 +44,10 @@ describe("docs/webhooks.md", () => {
         // Message events carry the message object: its fields, in the documented order.
         if (type.startsWith("message.") && type !== "message.reaction") {
           assert.deepEqual(Object.keys(event.data as object), Object.keys(Message.properties));
+        }
+        // Webhook events carry the endpoint object, never its secret.
+        if (type.startsWith("webhook.")) {
+          assert.deepEqual(Object.keys(event.data as object), Object.keys(Webhook.properties).filter((k) => k !== "secret"));
         }
       }
     });
