@@ -1,3 +1,4 @@
+import type { Readable } from "node:stream";
 import type { ChannelName, Mode } from "../db/schema.js";
 
 /**
@@ -26,7 +27,58 @@ export interface OutboundMessage {
   /** The device id of the message replied to. */
   replyToDeviceId: string | null;
   voiceMemo: boolean;
+  /**
+   * The message's files, already fitted to `channel` (oversized images transcoded; anything that
+   * cannot fit never reaches a back-end). Absent or empty: text only.
+   */
+  attachments?: OutboundAttachment[];
+  /**
+   * Set for a message into a group: address the group by its device id (then `to` holds that
+   * same id, never a handle). Absent for 1:1 messages, which keep using `to`.
+   */
+  group?: GroupRef;
 }
+
+/**
+ * One file of an outbound message, in the two forms back-ends take media in: a stream of the bytes
+ * (BlueBubbles uploads multipart `attachment`; WAHA accepts base64 `file.data`) and, when the bytes
+ * are the original upload, a signed URL the back-end may fetch instead (WAHA `file.url`).
+ */
+export interface OutboundAttachment {
+  id: string;
+  filename: string;
+  mimeType: string;
+  sizeBytes: number;
+  /** Send as a native voice note (BlueBubbles `isAudioMessage`, WAHA `sendVoice`): voice_memo on an audio file, on a channel that has them. */
+  voiceNote: boolean;
+  /** Opens the bytes to send; each call is a fresh stream. */
+  open(): Promise<Readable>;
+  /** A signed URL serving these exact bytes; null when they were transcoded for the channel (use open()). */
+  url: string | null;
+}
+
+/** A group chat as the device addresses it. */
+export interface GroupRef {
+  /** The device's id of the group: BlueBubbles chat GUID `iMessage;+;chat…`, WAHA `…@g.us`. */
+  chatDeviceId: string;
+  channel: ChannelName;
+  /** The other members (handles) as MsgBubbles knows them; the device stays the authority. */
+  participants: string[];
+}
+
+/** What creating a group needs: a group is established by its first message (BlueBubbles `chat/new`). */
+export interface NewGroup {
+  addresses: string[];
+  title: string | null;
+  channel: ChannelName;
+  /** `id` is our message id, sent as the device's temporary GUID like any send's. */
+  firstMessage: { id: string; text: string; effect: string | null };
+}
+
+/** The network's verdict on a group creation: created (with its ids), refused, or unreachable. */
+export type GroupCreateOutcome =
+  | { ok: true; chatDeviceId: string; firstMessageDeviceId: string }
+  | { ok: false; offline: boolean; message: string };
 
 /**
  * Every send outcome is one of three: not sent (safe to retry), sent (record it), or ambiguous
@@ -59,6 +111,13 @@ export interface DeviceBackend {
   react(number: DeviceNumber, target: { deviceId: string; to: string; channel: ChannelName }, reaction: string, remove: boolean): Promise<ActionOutcome>;
   edit(number: DeviceNumber, target: { deviceId: string; to: string; channel: ChannelName }, text: string): Promise<ActionOutcome>;
   unsend(number: DeviceNumber, target: { deviceId: string; to: string; channel: ChannelName }): Promise<ActionOutcome>;
-  markRead(number: DeviceNumber, chat: { remoteHandle: string; channel: ChannelName }): Promise<ActionOutcome>;
-  typing(number: DeviceNumber, chat: { remoteHandle: string; channel: ChannelName }, state: "start" | "stop"): Promise<ActionOutcome>;
+  /** `chatDeviceId` is set for a group (its `remoteHandle` is then empty). */
+  markRead(number: DeviceNumber, chat: { remoteHandle: string; channel: ChannelName; chatDeviceId?: string }): Promise<ActionOutcome>;
+  typing(number: DeviceNumber, chat: { remoteHandle: string; channel: ChannelName; chatDeviceId?: string }, state: "start" | "stop"): Promise<ActionOutcome>;
+  /** Creates a group and sends its first message, synchronously: the answer is the network's. */
+  createGroup(number: DeviceNumber, group: NewGroup): Promise<GroupCreateOutcome>;
+  /** Renames a group; null removes its name. */
+  renameGroup(number: DeviceNumber, group: GroupRef, title: string | null): Promise<ActionOutcome>;
+  addParticipant(number: DeviceNumber, group: GroupRef, handle: string): Promise<ActionOutcome>;
+  removeParticipant(number: DeviceNumber, group: GroupRef, handle: string): Promise<ActionOutcome>;
 }

@@ -5,7 +5,9 @@ import { sql } from "kysely";
 import { prepared, preparedInsert, preparedQuery } from "../db/prepared.js";
 import { uuidv7 } from "../ids.js";
 import type { DeviceEvent } from "../messages/ingest.js";
-import type { ActionOutcome, Capabilities, DeviceBackend, DeviceNumber, OutboundMessage, ReconcileOutcome, SendOutcome } from "./backend.js";
+import { readMedia, recordMedia } from "./simulator-media.js";
+import type { ActionOutcome, Capabilities, DeviceBackend, DeviceNumber, GroupCreateOutcome, GroupRef, NewGroup, OutboundMessage, ReconcileOutcome, SendOutcome } from "./backend.js";
+import { addToSimulatedGroup, createSimulatedGroup, fireInGroup, removeFromSimulatedGroup, renameSimulatedGroup } from "./simulator-groups.js";
 
 /** The simulator's scripted recipients (api.md §5, Test helpers). */
 export const SIM = {
@@ -17,16 +19,18 @@ export const SIM = {
   typesThenReplies: "+15550000006",
 } as const;
 
-interface TimerPayload {
+export interface TimerPayload {
   deviceId: string;
   mode: Mode;
   number: string;
   to: string;
   channel: ChannelName;
   text: string | null;
+  /** Set for a group message (simulator-groups.ts). */
+  group?: GroupRef;
 }
 
-type TimerKind = "deliver" | "read" | "reply" | "react" | "typing";
+export type TimerKind = "deliver" | "read" | "reply" | "react" | "typing";
 
 const statusOf = prepared((db, id: string) => db.selectFrom("numbers").select(["status", "test_status"]).where("id", "=", id), [":id"]);
 const recordSend = preparedQuery(
@@ -73,12 +77,16 @@ export class SimulatorBackend implements DeviceBackend {
     if (m.to === SIM.fails) return { kind: "not_sent", permanent: true, code: "undeliverable", message: "The recipient cannot receive messages." };
     const now = this.clock.now();
     const deviceId = `sim-${m.id}`;
+    // The files are read before the transaction, as a device uploads them before it sends.
+    const media = await readMedia(m.id, m.attachments);
     await this.db.transaction(async (trx) => {
       // A second send of one message counts up `sends`: the duplicate the crash tests look for.
       const [entry] = (await recordSend(trx, m.id, number.handle, m.to, m.channel, m.text, now)).rows;
       if (entry?.sends !== 1) return;
+      await recordMedia(trx, media);
       if (m.to !== SIM.neverDelivered) {
-        await this.schedule(trx, now + this.delays.deliveryMs, "deliver", { deviceId, mode: number.mode, number: number.handle, to: m.to, channel: m.channel, text: m.text });
+        const group = m.group ? { group: m.group } : {};
+        await this.schedule(trx, now + this.delays.deliveryMs, "deliver", { deviceId, mode: number.mode, number: number.handle, to: m.to, channel: m.channel, text: m.text, ...group });
       }
     });
     return { kind: "sent", deviceId };
@@ -99,6 +107,21 @@ export class SimulatorBackend implements DeviceBackend {
   markRead = (number: DeviceNumber) => this.action(number);
   typing = (number: DeviceNumber) => this.action(number);
 
+  // Groups: the network's rules live in simulator-groups.ts. Methods, not arrow fields, so a
+  // test's subclass can override them.
+  createGroup(number: DeviceNumber, group: NewGroup): Promise<GroupCreateOutcome> {
+    return createSimulatedGroup(this, number, group);
+  }
+  renameGroup(number: DeviceNumber, _group: GroupRef, _title: string | null): Promise<ActionOutcome> {
+    return renameSimulatedGroup(this, number);
+  }
+  addParticipant(number: DeviceNumber, group: GroupRef, handle: string): Promise<ActionOutcome> {
+    return addToSimulatedGroup(this, number, group, handle);
+  }
+  removeParticipant(number: DeviceNumber, group: GroupRef, _handle: string): Promise<ActionOutcome> {
+    return removeFromSimulatedGroup(this, number, group);
+  }
+
   /** Fires the timers that are due, in the caller's transaction, returning what the device saw. */
   async drain(trx: Tx, now: number, limit: number): Promise<DeviceEvent[]> {
     const due = await trx.selectFrom("simulator_timers").selectAll().where("due_at", "<=", now).orderBy("due_at").orderBy("id").limit(limit).execute();
@@ -110,6 +133,7 @@ export class SimulatorBackend implements DeviceBackend {
   }
 
   private async fire(trx: Tx, kind: TimerKind, p: TimerPayload, at: number): Promise<DeviceEvent[]> {
+    if (p.group) return fireInGroup(p.group, kind, p, at, (payload) => this.schedule(trx, at + this.delays.readMs, "reply", payload));
     const from = { numberHandle: p.number, mode: p.mode, from: p.to, at };
     switch (kind) {
       case "deliver":

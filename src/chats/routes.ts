@@ -10,6 +10,7 @@ import { requireOnline } from "../messages/service.js";
 import type { Scope } from "../messages/store.js";
 import { ChatListQuery, ChatParams, TypingIn } from "./schemas.js";
 import { getChatRow, listChats, toChat } from "./store.js";
+import { registerGroups } from "./group-routes.js";
 
 const ChatRef = Type.Ref("Chat");
 const One = Envelope(ChatRef);
@@ -64,12 +65,14 @@ export function register(app: FastifyInstance, s: Services): void {
     { schema: { tags: ["chats"], summary: "Show or hide the typing indicator", params: ChatParams, body: TypingIn, response: { 200: One, ...errors } } },
     async (req, reply) => ok(req, await chatAction(req, reply, "typing_failed", (b, n, c) => b.typing(n, c, req.body.state))),
   );
+
+  registerGroups(app, s);
 }
 
 type DeviceCall = (
   b: ReturnType<Backends["for"]>,
   n: ReturnType<typeof deviceNumber>,
-  c: { remoteHandle: string; channel: "imessage" | "sms" | "whatsapp" },
+  c: { remoteHandle: string; channel: "imessage" | "sms" | "whatsapp"; chatDeviceId?: string },
 ) => Promise<{ ok: true } | { ok: false; offline: boolean; message: string }>;
 
 /** A synchronous action on a chat's device: 503 when unreachable, 502 `failed` when refused. */
@@ -84,7 +87,9 @@ async function onChatDevice(
   const number = await s.db.kysely.selectFrom("numbers").selectAll().where("id", "=", chat.number_id).executeTakeFirst();
   if (!number) throw new ApiError("conflict", "The chat's number is no longer assigned to your account.");
   requireOnline(number, sc);
-  const outcome = await call(s.backends.for(number, sc.mode), deviceNumber(number, sc.mode), { remoteHandle: chat.remote_handle ?? "", channel: chat.channel ?? "imessage" });
+  // A group has no contact handle: the device addresses it by its own id.
+  const target = { remoteHandle: chat.remote_handle ?? "", channel: chat.channel ?? "imessage", ...(chat.device_chat_id ? { chatDeviceId: chat.device_chat_id } : {}) };
+  const outcome = await call(s.backends.for(number, sc.mode), deviceNumber(number, sc.mode), target);
   if (!outcome.ok) throw new ApiError(outcome.offline ? "device_offline" : failed, outcome.message);
   if (failed === "read_failed") {
     const set = { updated_at: iso(s.clock.now()) };

@@ -59,9 +59,9 @@ const touchThread = preparedQuery(
   [":last", ":updated", "sms" as ChannelName, ":id"],
 );
 const CHAT_COLUMNS = Object.keys({
-  id: 1, account_id: 1, mode: 1, number_id: 1, from_handle: 1, remote_handle: 1, is_group: 1, title: 1, participants: 1, channel: 1, last_message_at: 1, created_at: 1, updated_at: 1,
+  id: 1, account_id: 1, mode: 1, number_id: 1, from_handle: 1, remote_handle: 1, is_group: 1, title: 1, participants: 1, channel: 1, last_message_at: 1, created_at: 1, updated_at: 1, device_chat_id: 1,
 } satisfies Record<keyof ChatsTable, 1>) as (keyof ChatsTable & string)[];
-const insertChat = preparedInsert("chats", CHAT_COLUMNS);
+export const insertChat = preparedInsert("chats", CHAT_COLUMNS);
 
 /**
  * The 1:1 chat between a number and a contact, created by the first message in either direction.
@@ -88,6 +88,7 @@ export async function upsertThread(trx: Tx, clock: Clock, key: ThreadKey, channe
     last_message_at: now,
     created_at: now,
     updated_at: now,
+    device_chat_id: null,
   };
   await insertChat(trx, row);
   return row;

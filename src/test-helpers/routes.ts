@@ -15,13 +15,15 @@ import { applyReceived } from "../messages/ingest.js";
 import { senderNumber } from "../messages/service.js";
 import { loadMessage } from "../messages/store.js";
 import { PhoneNumber } from "../numbers/schemas.js";
+import { inboundGroup, registerGroupHelpers } from "./groups.js";
 
 const InboundIn = Type.Object(
   {
     from_handle: Type.String({ minLength: 1, maxLength: 320, description: "Your number that receives the message." }),
     remote_handle: Type.String({ minLength: 1, maxLength: 320, description: "The contact who sends it." }),
     text: Type.Optional(Type.String({ minLength: 1, maxLength: 10_000 })),
-    attachment_ids: Type.Optional(Type.Array(Type.String({ format: "uuid" }), { minItems: 1, maxItems: 10 })),
+    attachment_ids: Type.Optional(Type.Array(Type.String({ format: "uuid" }), { minItems: 1, maxItems: 10, uniqueItems: true, description: "Files this account uploaded, sent by the contact (inbound media)." })),
+    conversation_id: Type.Optional(Type.String({ format: "uuid", description: "A group chat: the message arrives in the group, from remote_handle (a participant)." })),
   },
   { additionalProperties: false },
 );
@@ -44,7 +46,6 @@ export function register(app: FastifyInstance, s: Services): void {
       const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
       const { text, attachment_ids } = req.body;
       if (text === undefined && attachment_ids === undefined) throw new ApiError("invalid_request", "Send text, attachment_ids, or both.");
-      if (attachment_ids) throw new ApiError("invalid_attachments", `Unknown attachment ${attachment_ids[0]}.`);
       const contact = normaliseHandle(req.body.remote_handle);
       if (!contact) throw new ApiError("invalid_handle", "remote_handle is not a valid E.164 phone number or email address.");
       const data = await s.idempotency.create(req, reply, {
@@ -58,13 +59,23 @@ export function register(app: FastifyInstance, s: Services): void {
           // recipient's messages arrive as SMS, not as iMessage.
           const dn = deviceNumber(number, "test");
           const caps = await s.backends.simulator.lookup(dn, contact.handle);
-          const channel = chooseChannel(dn.channels, caps, null) ?? (dn.channels[0] as ChannelName);
+          // In a group, the group's channel; the device reports the group with the message.
+          const inGroup = req.body.conversation_id ? await inboundGroup(trx, scope, req.body.conversation_id, number, contact.handle) : null;
+          const channel = inGroup?.channel ?? chooseChannel(dn.channels, caps, null) ?? (dn.channels[0] as ChannelName);
           const row = await applyReceived(
             trx,
             s.clock,
-            { kind: "received", numberHandle: number.handle, mode: "test", from: contact.handle, text: text ?? null, channel, deviceId: `sim-in-${uuidv7(now)}`, at: now },
+            {
+              kind: "received", numberHandle: number.handle, mode: "test", from: contact.handle, text: text ?? null, channel, deviceId: `sim-in-${uuidv7(now)}`, at: now,
+              ...(inGroup ? { group: inGroup.group } : {}),
+              ...(attachment_ids ? { attachmentIds: attachment_ids } : {}),
+            },
             events,
           );
+          // The contact "sends" files this account uploaded: each must be claimable, as for a send.
+          if (attachment_ids && row?.attachment_count !== attachment_ids.length) {
+            throw new ApiError("invalid_attachments", "An attachment_id is unknown, not uploaded yet, expired, or already used by another message.");
+          }
           await emitEvents(trx, s.clock, events);
           if (!row) throw new Error("inbound message not stored");
           return { id: row.id, body: await loadMessage(trx, scope, row.id) };
@@ -99,4 +110,6 @@ export function register(app: FastifyInstance, s: Services): void {
       return ok(req, { handle: number.handle, channels: number.channels.split(",") as ("imessage" | "sms" | "whatsapp")[], label: number.label, status: number.test_status });
     },
   );
+
+  registerGroupHelpers(app, s, testOnly);
 }
