@@ -117,13 +117,13 @@ function prepareStorage(target: Target, opts: LoadOptions): { env: Record<string
   return { env: { BENCH_DB: "sqlite", BENCH_DATA_DIR: dir }, cleanup };
 }
 
-interface Server {
+export interface Server {
   child: ChildProcess;
   port: number;
   fixture: Fixture;
 }
 
-async function startServer(target: Target, env: Record<string, string>, profileDir: string | undefined): Promise<Server> {
+export async function startServer(target: Target, env: Record<string, string>, profileDir: string | undefined): Promise<Server> {
   const prof = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir] : [];
   const child = spawn(process.execPath, [...prof, "--import", "tsx", SERVER, target.server], {
     cwd: ROOT,
@@ -163,7 +163,7 @@ function firstLine(child: ChildProcess, timeoutMs: number): Promise<string> {
 }
 
 /** SIGTERM (the server closes and exits, writing any CPU profile), then SIGKILL after 10 s. */
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
   child.kill("SIGTERM");

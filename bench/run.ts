@@ -12,6 +12,7 @@
  *   BENCH_DATABASE_URL=postgres://…   also run the app on PostgreSQL (a throwaway schema)
  *   BENCH_CPU_PROF=1          run servers under `node --cpu-prof` and print where the targets spend
  *                             CPU (a profiled run is slower, so latest.md is not written)
+ *   BENCH_UPLOADS=0           skip the upload benchmarks (bench/uploads.ts); BENCH_ONLY=uploads runs only them
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -22,6 +23,7 @@ import { summariseProfiles } from "./profile.js";
 import { consoleTable, markdown, type ScenarioResult } from "./report.js";
 import { scenarios } from "./scenarios.js";
 import { claimScaling, type EngineResult, engineMarkdown, engineTable, pipeline } from "./engine.js";
+import { UPLOADS_NAME, uploadBenchmarks } from "./uploads.js";
 
 function numberEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -44,6 +46,7 @@ const opts: LoadOptions = {
   cpuProfDir: profiling ? mkdtempSync(join(tmpdir(), "msgbubbles-prof-")) : undefined,
 };
 const only = process.env.BENCH_ONLY ?? "";
+const runUploads = process.env.BENCH_UPLOADS !== "0" && UPLOADS_NAME.includes(only);
 const rounds = numberEnv("BENCH_ROUNDS", 3);
 
 /** The run with the median throughput (its own p50/p99 with it). */
@@ -52,7 +55,7 @@ function median(runs: Measurement[]): Measurement {
   return sorted[Math.floor((sorted.length - 1) / 2)] ?? (runs[0] as Measurement);
 }
 const selected = scenarios({ postgres: databaseUrl !== undefined }).filter((s) => s.name.includes(only));
-if (selected.length === 0) {
+if (selected.length === 0 && !runUploads) {
   console.error(`bench: no scenario name contains "${only}"`);
   process.exit(2);
 }
@@ -101,8 +104,21 @@ if (process.env.BENCH_ENGINE !== "0" && only === "") {
   }
 }
 
+// The upload benchmarks boot their own servers (bench/uploads.ts); well under a minute.
+const uploads: EngineResult[] = [];
+if (runUploads) {
+  try {
+    console.error("uploads: throughput and peak memory …");
+    uploads.push(...(await uploadBenchmarks()));
+  } catch (err) {
+    console.error(`bench failed: ${(err as Error).stack}`);
+    process.exit(1);
+  }
+}
+
 console.log(`\n${consoleTable(results)}\n`);
 if (engine.length > 0) console.log(`${engineTable(engine)}\n`);
+if (uploads.length > 0) console.log(`${engineTable(uploads)}\n`);
 
 if (profiling) {
   for (const { target } of results) {
@@ -112,6 +128,6 @@ if (profiling) {
 } else {
   const dir = fileURLToPath(new URL("./results/", import.meta.url));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "latest.md"), `${markdown(results, opts, new Date(), loadBefore)}${engine.length > 0 ? `\n## Engine (in-process)\n\n${engineMarkdown(engine)}\n` : ""}`);
+  writeFileSync(join(dir, "latest.md"), `${markdown(results, opts, new Date(), loadBefore)}${engine.length > 0 ? `\n## Engine (in-process)\n\n${engineMarkdown(engine)}\n` : ""}${uploads.length > 0 ? `\n## Uploads\n\n${engineMarkdown(uploads)}\n` : ""}`);
   console.log(`Wrote ${join(dir, "latest.md")}`);
 }

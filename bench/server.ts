@@ -49,7 +49,9 @@ const servers: Record<string, () => Promise<Booted>> = {
       // The fastest pace, so that the send benchmark's backlog never reaches the validity window.
       await addNumber(db.kysely, clock, { accountId: account.id, handle, channels: "imessage,sms", backend: "simulator", label: `Bench ${i + 1}`, pace: 6000 });
     }
-    const app = await createApp({ config: defaultConfig({ LOG_LEVEL: "silent" }), db, logger: false });
+    // Uploaded attachments go to the bench's temp dir too (BENCH_DATA_DIR), never into ./data.
+    const dataDir = process.env.BENCH_DATA_DIR;
+    const app = await createApp({ config: defaultConfig({ LOG_LEVEL: "silent", ...(dataDir ? { DATA_DIR: dataDir } : {}) }), db, logger: false });
     return { app, fixture: { apiKey: key.key, from: handles[0] ?? "" }, close: () => db.close() };
   },
 };

@@ -25,6 +25,13 @@ import * as testHelpers from "./test-helpers/routes.js";
 import { Backends } from "./backends/registry.js";
 import { SimulatorBackend } from "./backends/simulator.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
+import * as webhooks from "./webhooks/routes.js";
+import * as attachments from "./attachments/routes.js";
+import { type AttachmentService, createAttachmentService } from "./attachments/service.js";
+import { Webhook, WebhookDelivery } from "./webhooks/schemas.js";
+import { policyFromConfig, type Resolver, systemResolver } from "./webhooks/address-policy.js";
+import { checkWebhookUrl } from "./webhooks/url-check.js";
+import { WebhookWorker } from "./webhooks/worker.js";
 
 export interface AppDeps {
   config: Config;
@@ -38,6 +45,10 @@ export interface AppDeps {
   backends?: Backends;
   /** Extra routes under /v1, registered with the same hooks (tests use this for test-only routes). */
   extraRoutes?: (v1: FastifyInstance, services: Services) => void;
+  /** DNS for webhook URLs, at registration and at delivery; tests inject answers (no internet). */
+  webhookResolver?: Resolver;
+  /** Jitter source of the webhook retry schedule; tests pin it. */
+  webhookRandom?: () => number;
 }
 
 /** What routes get besides the database: shared, per-app pieces. */
@@ -49,6 +60,12 @@ export interface Services {
   backends: Backends;
   /** The outbound engine; serve starts its loop, tests drive it with tick()/runUntilIdle(). */
   dispatcher: Dispatcher;
+  /** The webhook delivery worker; serve starts its loop, tests drive it with tick()/runUntilIdle(). */
+  webhooks: WebhookWorker;
+  /** Registration-time check of a webhook URL (400 invalid_url); resolves with the app's resolver. */
+  checkWebhookUrl(raw: string): Promise<URL>;
+  /** Attachment storage, signed URLs and upload/media settings (src/attachments). */
+  attachments: AttachmentService;
 }
 
 const NO_QUERY = { type: "object", properties: {}, additionalProperties: false } as const;
@@ -96,7 +113,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = installMetrics(app);
   // Shared schemas live on the root instance: a plugin that adds its own gets a fresh schema
   // controller, which would drop the validator compilers installed above.
-  for (const schema of [ErrorBody, Attachment, Message, Chat]) app.addSchema(schema);
+  for (const schema of [ErrorBody, Attachment, Message, Chat, Webhook, WebhookDelivery]) app.addSchema(schema);
   // Unknown query parameters are rejected like unknown body fields: a route without its own
   // query schema accepts none.
   app.addHook("onRoute", (route) => {
@@ -124,12 +141,16 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
 
   const backends =
     deps.backends ?? new Backends(new SimulatorBackend(db, clock, { deliveryMs: config.SIMULATOR_DELIVERY_MS, readMs: config.SIMULATOR_READ_MS }));
+  const webhookPolicy = policyFromConfig(config);
+  const webhookResolver = deps.webhookResolver ?? systemResolver;
   const services: Services = {
     db,
     clock,
     config,
     backends,
     dispatcher: new Dispatcher({ db, clock, config, backends, log: app.log }),
+    webhooks: new WebhookWorker({ db, clock, config, policy: webhookPolicy, resolve: webhookResolver, random: deps.webhookRandom, log: app.log, metrics }),
+    checkWebhookUrl: (raw) => checkWebhookUrl(raw, webhookPolicy, webhookResolver),
     idempotency: new Idempotency({
       db,
       clock,
@@ -137,6 +158,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       waitMs: config.IDEMPOTENCY_WAIT_MS,
       required: config.IDEMPOTENCY_REQUIRED,
     }),
+    attachments: await createAttachmentService({ db, clock, config, address: () => app.server.address() }),
   };
   const limiter = deps.limiter ?? (db.dialect === "postgres" ? new DatabaseRateLimiter(db) : new MemoryRateLimiter());
 
@@ -159,12 +181,21 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       messages.register(v1, services);
       chats.register(v1, services);
       lookup.register(v1, services);
+      webhooks.register(v1, services);
+      attachments.register(v1, services);
       testHelpers.register(v1, services);
       deps.extraRoutes?.(v1, services);
     },
     { prefix: "/v1" },
   );
+  // Signed attachment URLs: beside /v1's key check, since the signature is their authority.
+  attachments.registerSigned(app, services);
   app.decorate("services", services);
+  // Attempts in flight finish and are recorded before the database goes away (each is bounded
+  // by WEBHOOK_TIMEOUT_MS); the agent's sockets are closed.
+  app.addHook("onClose", async () => {
+    await services.webhooks.stop();
+  });
   return app;
 }
 

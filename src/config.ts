@@ -11,7 +11,7 @@ const ConfigSchema = Type.Object({
   HOST: Type.String({ default: "127.0.0.1", minLength: 1 }),
   /** TCP port of the HTTP server. */
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
-  /** Folder for the embedded SQLite database (and, later, stored attachments). */
+  /** Folder for the embedded SQLite database (and, unless ATTACHMENTS_DIR says otherwise, stored attachments). */
   DATA_DIR: Type.String({ default: "./data", minLength: 1 }),
   /** postgres://… to run on PostgreSQL instead of the embedded SQLite database. */
   DATABASE_URL: Type.Optional(Type.String({ pattern: "^postgres(ql)?://" })),
@@ -70,6 +70,28 @@ const ConfigSchema = Type.Object({
   CREATE_DEMO_ACCOUNT: Type.Boolean({ default: true }),
   /** The address at which clients (and device back-ends) reach this server; shown in the demo curl line. */
   PUBLIC_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /** Attachments: folder of the stored bytes; default `<DATA_DIR>/attachments`. */
+  ATTACHMENTS_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  /** Attachments: largest single file of an upload (multipart part or presigned PUT), bytes; larger → 413. */
+  ATTACHMENT_MAX_FILE_BYTES: Type.Integer({ default: 104_857_600, minimum: 1 }),
+  /** Attachments: largest multipart upload request (all its files together), bytes; larger → 413. */
+  ATTACHMENT_MAX_REQUEST_BYTES: Type.Integer({ default: 262_144_000, minimum: 1 }),
+  /** Attachments: an upload that no message claimed is removed (row and bytes) after this many hours. */
+  ATTACHMENT_EXPIRY_HOURS: Type.Number({ default: 24, exclusiveMinimum: 0 }),
+  /** Attachments: lifetime of the signed URLs in API responses and of presigned upload URLs, seconds. */
+  ATTACHMENT_URL_TTL_SECONDS: Type.Integer({ default: 3600, minimum: 1, maximum: 7 * 86_400 }),
+  /** Attachments: lifetime of the signed URLs inside webhook payloads, hours (the retry schedule spans about 76 h). */
+  ATTACHMENT_EVENT_URL_TTL_HOURS: Type.Number({ default: 76, exclusiveMinimum: 0, maximum: 30 * 24 }),
+  /** Attachments: key that signs attachment URLs (≥ 32 characters); default a random key generated once and kept in the database. */
+  ATTACHMENT_URL_SECRET: Type.Optional(Type.String({ minLength: 32 })),
+  /** Media limit of iMessage, bytes: larger images are transcoded down to it, other larger files refused. */
+  MEDIA_LIMIT_IMESSAGE_BYTES: Type.Integer({ default: 104_857_600, minimum: 1024 }),
+  /** Media limit of SMS/MMS, bytes (carriers cap MMS around 1 MB including encoding overhead). */
+  MEDIA_LIMIT_SMS_BYTES: Type.Integer({ default: 614_400, minimum: 1024 }),
+  /** Media limit of WhatsApp, bytes (its cap for video and audio). */
+  MEDIA_LIMIT_WHATSAPP_BYTES: Type.Integer({ default: 16_777_216, minimum: 1024 }),
+  /** Image limit of WhatsApp, bytes (its cap for images, below its general one). */
+  MEDIA_LIMIT_WHATSAPP_IMAGE_BYTES: Type.Integer({ default: 5_242_880, minimum: 1024 }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -17,8 +17,10 @@ import { ANYONE, SIM, statusOf, untilStatus } from "./messaging-helpers.js";
 
 /** Routes that answer without a key (operations and API docs), with their HEAD twins. */
 const PUBLIC = new Set(["GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json"]);
+/** Routes whose authority is the URL's signature, not an API key (attachments.test.ts covers them: 403 invalid_signature). */
+const SIGNED_URL = new Set(["GET /v1/attachments/:id/content", "PUT /v1/attachments/:id/content"]);
 const isPublic = (r: RouteEntry) =>
-  PUBLIC.has(`${r.method === "HEAD" ? "GET" : r.method} ${r.url}`) || r.url === "/docs" || r.url.startsWith("/docs/");
+  PUBLIC.has(`${r.method === "HEAD" ? "GET" : r.method} ${r.url}`) || SIGNED_URL.has(`${r.method} ${r.url}`) || r.url === "/docs" || r.url.startsWith("/docs/");
 
 // ---- Fixtures: resources made through the public API, as their owner would make them. ----
 
@@ -52,7 +54,40 @@ const queued = async (t: TestApp, owner: SeededAccount, mode: Mode) => {
 const read = async (t: TestApp, owner: SeededAccount, mode: Mode) => (await message(t, owner, mode, { until: "read" })).id;
 /** Failed for good (the simulator's always-failing recipient): retry applies. */
 const failed = async (t: TestApp, owner: SeededAccount, mode: Mode) => (await message(t, owner, mode, { to: SIM.fails, until: "failed" })).id;
+/** A presigned attachment (a row only: no bytes are written to the default storage folder). */
+const presigned = async (t: TestApp, owner: SeededAccount, mode: Mode) => {
+  const res = await t.call(keyOf(owner, mode), "POST", "/v1/attachments/presign", { filename: "fixture.txt", content_type: "text/plain" });
+  assert.equal(res.statusCode, 201, res.body);
+  return (res.json().data as { id: string }).id;
+};
 const chat = async (t: TestApp, owner: SeededAccount, mode: Mode) => (await message(t, owner, mode)).conversation_id;
+/** A group chat of three (so one can be removed), created by `owner` in `mode` on the simulator. */
+const GROUP = ["+15557770101", "+15557770102", "+15557770103"];
+const group = async (t: TestApp, owner: SeededAccount, mode: Mode) => {
+  const res = await t.call(keyOf(owner, mode), "POST", "/v1/chats", { from_handle: await numberOf(t, owner), addresses: GROUP, message: { text: "fixture" } });
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json().data.id as string;
+};
+
+/** A public IP literal: registration needs no DNS, and the worker is not running in these tests. */
+const HOOK_URL = "http://93.184.216.34/hook";
+const webhook = async (t: TestApp, owner: SeededAccount, mode: Mode) => {
+  const res = await t.call(keyOf(owner, mode), "POST", "/v1/webhooks", { url: HOOK_URL });
+  assert.equal(res.statusCode, 201, res.body);
+  return res.json().data.id as string;
+};
+/**
+ * The retry route names two resources. The contract substitutes one parameter, so it is given the
+ * pair as a single "id": `<webhook id>/deliveries/<delivery id>` in place of
+ * `:id/deliveries/:delivery_id` (a foreign or other-mode webhook makes the pair a 404 as a whole).
+ */
+const DELIVERY_PAIR = "id/deliveries/:delivery_id";
+const delivery = async (t: TestApp, owner: SeededAccount, mode: Mode) => {
+  const id = await webhook(t, owner, mode);
+  const res = await t.call(keyOf(owner, mode), "POST", `/v1/webhooks/${id}/test`);
+  assert.equal(res.statusCode, 202, res.body);
+  return `${id}/deliveries/${res.json().data.id as string}`;
+};
 
 /**
  * Per-route extras, keyed "METHOD /template": a valid body, and `setup` for routes with `:id`.
@@ -68,6 +103,26 @@ const FIXTURES: Record<string, Partial<AuthRoute>> = {
   "GET /v1/chats/:id": { setup: chat, ownStatus: 200 },
   "POST /v1/chats/:id/read": { setup: chat, ownStatus: 200 },
   "POST /v1/chats/:id/typing": { setup: chat, body: { state: "start" }, ownStatus: 200 },
+  "POST /v1/chats": { body: { from_handle: "+15550129999", addresses: GROUP, message: { text: "hi" } } },
+  "PATCH /v1/chats/:id": { setup: group, body: { title: "Renamed" }, ownStatus: 200 },
+  "POST /v1/chats/:id/participants": { setup: group, body: { handle: "+15557770104" }, ownStatus: 200 },
+  // The contract substitutes :id only: the handle removed is filled in (a member of every fixture group).
+  "DELETE /v1/chats/:id/participants/:handle": { url: "/v1/chats/:id/participants/%2B15557770101", setup: group, ownStatus: 200 },
+  "POST /v1/test_helpers/group_changes": { body: { conversation_id: "01a00000-0000-7000-8000-000000000000", type: "renamed", title: "x" } },
+  "POST /v1/webhooks": { body: { url: HOOK_URL } },
+  "GET /v1/webhooks/:id": { setup: webhook, ownStatus: 200 },
+  "PATCH /v1/webhooks/:id": { setup: webhook, body: { enabled: true }, ownStatus: 200 },
+  "DELETE /v1/webhooks/:id": { setup: webhook, ownStatus: 200 },
+  "POST /v1/webhooks/:id/rotate-secret": { setup: webhook, ownStatus: 200 },
+  "POST /v1/webhooks/:id/test": { setup: webhook, ownStatus: 202 },
+  "GET /v1/webhooks/:id/deliveries": { setup: webhook, ownStatus: 200 },
+  "POST /v1/webhooks/:id/deliveries/:delivery_id/retry": {
+    idParam: DELIVERY_PAIR,
+    setup: delivery,
+    missingId: () => `${uuidv7()}/deliveries/${uuidv7()}`,
+    ownStatus: 202,
+  },
+  "GET /v1/attachments/:id": { setup: presigned, ownStatus: 200 },
   "POST /v1/test_helpers/inbound": { body: { from_handle: "+15550129999", remote_handle: ANYONE, text: "hi" } },
   "POST /v1/test_helpers/numbers/:handle/status": {
     idParam: "handle",

@@ -64,7 +64,16 @@ export interface TestAppOptions {
   backends?: (deps: { db: Db; clock: Clock; config: Config }) => Backends;
   /** An already-open database (e.g. to boot a second app on it: a restart); close() closes it, never drops it. */
   db?: Db;
+  /** DNS for webhook URLs (tests never reach the internet). */
+  webhookResolver?: AppDeps["webhookResolver"];
+  /** Jitter source of the webhook retry schedule. */
+  webhookRandom?: AppDeps["webhookRandom"];
 }
+
+/** Tests never reach the internet: unless a test injects its own, webhook host names do not resolve. */
+const noDns: NonNullable<AppDeps["webhookResolver"]> = async (hostname) => {
+  throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+};
 
 /** The real app on a real database with a manual clock: what every HTTP test boots. */
 export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
@@ -80,6 +89,8 @@ export async function buildTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...(opts.extraRoutes ? { extraRoutes: opts.extraRoutes } : {}),
     ...(opts.limiter ? { limiter: opts.limiter } : {}),
     ...(opts.backends ? { backends: opts.backends({ db, clock, config }) } : {}),
+    webhookResolver: opts.webhookResolver ?? noDns,
+    ...(opts.webhookRandom ? { webhookRandom: opts.webhookRandom } : {}),
   });
   await app.ready();
   const newKey = async (accountId: string, mode: Mode, rateLimit?: number) => (await createKey(db.kysely, clock, { accountId, mode, rateLimit })).key;

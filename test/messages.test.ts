@@ -158,7 +158,7 @@ describe("POST /v1/messages", () => {
     assert.deepEqual([msg.status, msg.send_at], ["scheduled", iso(at)]);
   });
 
-  it("400 invalid_attachments for any attachment_ids (no attachment can exist yet), with or without text", async () => {
+  it("400 invalid_attachments for unknown attachment_ids, with or without text (more in attachments-send.test.ts)", async () => {
     const id = "01a00000-0000-7000-8000-000000000001";
     assertError(await post({ to: ANYONE, from_handle: FROM, attachment_ids: [id] }), 400, "invalid_attachments");
     assertError(await post({ to: ANYONE, from_handle: FROM, text: "hi", attachment_ids: [id] }), 400, "invalid_attachments");

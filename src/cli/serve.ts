@@ -36,10 +36,12 @@ export async function serve(io: Io): Promise<void> {
   }
   const maintenance = startMaintenance({ db, clock: systemClock, config, log: app.log });
   app.services.dispatcher.start();
+  app.services.webhooks.start();
 
   await new Promise<void>((resolve) => {
     const stop = async () => {
       maintenance.stop();
+      // Closing the app also stops the webhook worker: no new claims, attempts in flight recorded.
       await app.close();
       await app.services.dispatcher.stop();
       await db.close();

@@ -3,6 +3,9 @@ import type { Database } from "./schema.js";
 import * as m0001 from "./migrations/0001-init.js";
 import * as m0002 from "./migrations/0002-messaging.js";
 import * as m0003 from "./migrations/0003-unlogged-rate-limits.js";
+import * as m0004 from "./migrations/0004-webhooks.js";
+import * as m0005 from "./migrations/0005-attachments.js";
+import * as m0006 from "./migrations/0006-groups.js";
 
 // Migrations are imported statically (not read from a folder at run time) so the compiled
 // server and the tests see exactly the same list, in order.
@@ -10,6 +13,9 @@ const migrations: [string, Migration][] = [
   ["0001-init", m0001],
   ["0002-messaging", m0002],
   ["0003-unlogged-rate-limits", m0003],
+  ["0004-webhooks", m0004],
+  ["0005-attachments", m0005],
+  ["0006-groups", m0006],
 ];
 
 /**

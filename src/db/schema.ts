@@ -88,6 +88,8 @@ export interface ChatsTable {
   last_message_at: string | null;
   created_at: string;
   updated_at: string;
+  /** A group's id on its device (BlueBubbles chat GUID, WAHA `…@g.us`); null for 1:1 chats. Never public. */
+  device_chat_id: string | null;
 }
 
 /** A message, and for outbound ones also its queue job (status, lease, attempts). */
@@ -129,6 +131,8 @@ export interface MessagesTable {
   possible_duplicate: number;
   created_at: string;
   updated_at: string;
+  /** How many attachments the message carries; null or 0 = none (optional: rows written before attachments existed). */
+  attachment_count?: number | null;
 }
 
 export interface MessageReactionsTable {
@@ -188,6 +192,90 @@ export interface LookupCacheTable {
   checked_at: number;
 }
 
+export type WebhookDisabledReason = "manual" | "gone" | "failing";
+
+/** A registered webhook endpoint (one account, one mode). */
+export interface WebhookEndpointsTable {
+  id: string;
+  account_id: string;
+  mode: Mode;
+  url: string;
+  /** null = every event type; else ",type,type," (matched by substring in the fan-out). */
+  events: string | null;
+  enabled: number;
+  disabled_reason: WebhookDisabledReason | null;
+  /** whsec_…; stored as is, since signing needs the key itself. */
+  secret: string;
+  /** The secret replaced by the last rotation; it keeps signing until previous_secret_until (ms). */
+  previous_secret: string | null;
+  previous_secret_until: number | null;
+  /** Start of the current run of failed attempts (ms); null after any success. */
+  failing_since: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export type WebhookDeliveryStatus = "pending" | "delivering" | "delivered" | "failed" | "blocked";
+
+/** One event for one endpoint: the webhook queue's job row and its delivery log entry. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  /** Due time (ms): next attempt while pending, lease end while delivering, null when none is planned. */
+  next_attempt_at: number | null;
+  lease_token: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  last_attempt_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An uploaded file: the bytes are in attachment storage under storage_key. */
+export interface AttachmentsTable {
+  id: string;
+  account_id: string;
+  mode: Mode;
+  /** The request that created it (a multipart upload makes several rows). */
+  upload_id: string;
+  /** pending: presigned, bytes not arrived yet; uploaded: usable. */
+  state: "pending" | "uploaded";
+  filename: string;
+  declared_type: string | null;
+  /** Sniffed from the bytes once they arrived (the declared type until then). */
+  mime_type: string;
+  size_bytes: number;
+  storage_key: string | null;
+  /** The message that claimed it (single use); null while unclaimed. */
+  message_id: string | null;
+  /** Order within the message. */
+  position: number | null;
+  /** ms; an unclaimed attachment is removed (row and bytes) after this. */
+  expires_at: number;
+  created_at: string;
+}
+
+/** Secrets the server generates once and every process shares (e.g. the attachment URL key). */
+export interface ServerSecretsTable {
+  name: string;
+  secret: string;
+  created_at: string;
+}
+
+/** What the simulator's device received with a message (its media history). */
+export interface SimulatorAttachmentsTable {
+  message_id: string;
+  position: number;
+  filename: string;
+  mime_type: string;
+  size_bytes: number;
+  voice_note: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -202,4 +290,9 @@ export interface Database {
   simulator_history: SimulatorHistoryTable;
   simulator_timers: SimulatorTimersTable;
   lookup_cache: LookupCacheTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  attachments: AttachmentsTable;
+  server_secrets: ServerSecretsTable;
+  simulator_attachments: SimulatorAttachmentsTable;
 }

@@ -12,8 +12,11 @@ import type { OutboundMessage, ReconcileOutcome, SendOutcome } from "../backends
 import { type Backends, deviceNumber } from "../backends/registry.js";
 import { applyDeviceEvents } from "../messages/ingest.js";
 import { toMessage } from "../messages/store.js";
+import { prepareOutboundMedia } from "../attachments/outbound.js";
+import { attachmentsByMessage } from "../attachments/store.js";
 import { adjustPending, lockLane, paceInterval, saveLane } from "./lanes.js";
 import { cachedLookup, chooseChannel } from "./routing.js";
+import { addressedForDevice, isGroupMessage } from "../chats/group-send.js";
 
 export interface DispatcherDeps {
   db: Db;
@@ -161,11 +164,12 @@ export class Dispatcher {
         .limit(this.deps.config.DISPATCH_BATCH)
         .execute();
       const events: EventRow[] = [];
+      const attachments = await attachmentsByMessage(trx, rows, "event");
       for (const row of rows) {
         const set = { status: "failed" as const, error_code: "expired", error_message: "The message could not be sent within its validity window.", updated_at: iso(now) };
         await trx.updateTable("messages").set(set).where("id", "=", row.id).where("status", "=", "queued").execute();
         await adjustPending(trx, this.db, row.lane_id, row.number_id, row.mode, -1);
-        events.push({ accountId: row.account_id, mode: row.mode, type: "message.failed", data: toMessage({ ...row, ...set }) });
+        events.push({ accountId: row.account_id, mode: row.mode, type: "message.failed", data: toMessage({ ...row, ...set }, [], attachments.get(row.id)) });
       }
       await emitEvents(trx, this.deps.clock, events);
       return rows.length;
@@ -198,7 +202,8 @@ export class Dispatcher {
         } else {
           claimed.row.channel = channel;
           const backend = this.deps.backends.for(claimed.number, claimed.row.mode);
-          outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), this.outbound(claimed.row, channel));
+          const out = await addressedForDevice(this.db.kysely, claimed.row, this.outbound(claimed.row, channel));
+          outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), out);
         }
       } catch (err) {
         // Cannot ask the device now: stay unresolved and ask again a lease later.
@@ -312,7 +317,8 @@ export class Dispatcher {
       ? { imessage: null, whatsapp: null }
       : await cachedLookup(this.db.kysely, this.deps.clock, this.deps.config.LOOKUP_CACHE_HOURS, backend, dn, row.to_handle);
     const channel = chooseChannel(dn.channels, caps, row.forced_channel);
-    return channel !== "imessage" && channel !== null && !isPhoneHandle(row.to_handle) ? null : channel;
+    // SMS and WhatsApp reach phone numbers only; a group message goes on its group's (forced) channel.
+    return channel !== "imessage" && channel !== null && !isPhoneHandle(row.to_handle) && !isGroupMessage(row) ? null : channel;
   }
 
   private async send({ row, number }: Claimed): Promise<Outcome> {
@@ -322,7 +328,13 @@ export class Dispatcher {
       const channel = await this.route({ row, number });
       if (!channel) return { kind: "unroutable" };
       row.channel = channel;
-      const out = this.outbound(row, channel);
+      const out = await addressedForDevice(this.db.kysely, row, this.outbound(row, channel));
+      if (row.attachment_count) {
+        // Fitted to the channel just chosen (images transcoded); what cannot fit fails for good.
+        const media = await prepareOutboundMedia(this.db.kysely, row, channel);
+        if (!media.ok) return { kind: "not_sent", permanent: true, code: media.code, message: media.message };
+        out.attachments = media.attachments;
+      }
       if (row.reply_to) {
         const target = await this.db.kysely.selectFrom("messages").select("device_message_id").where("id", "=", row.reply_to).executeTakeFirst();
         out.replyToDeviceId = target?.device_message_id ?? null;
@@ -340,11 +352,12 @@ export class Dispatcher {
     const nowIso = iso(now);
     await this.db.transaction(async (trx) => {
       const events: EventRow[] = [];
+      const attachments = await attachmentsByMessage(trx, results.map(([c]) => c.row), "event");
       for (const [{ row, number }, outcome] of results) {
         const fence = (set: Partial<MessagesTable>) =>
           trx.updateTable("messages").set({ ...set, updated_at: nowIso }).where("id", "=", row.id).where("lease_token", "=", row.lease_token).where("status", "=", "sending").executeTakeFirst();
         const event = (type: EventRow["type"], set: Partial<MessagesTable>) =>
-          events.push({ accountId: row.account_id, mode: row.mode, type, data: toMessage({ ...row, ...set, updated_at: nowIso }) });
+          events.push({ accountId: row.account_id, mode: row.mode, type, data: toMessage({ ...row, ...set, updated_at: nowIso }, [], attachments.get(row.id)) });
         switch (outcome.kind) {
           case "sent": {
             const set = { status: "sent" as const, channel: row.channel, sent_at: nowIso, device_message_id: outcome.deviceId, lease_token: null, lease_until: null };

@@ -7,6 +7,7 @@ import { type Backends, deviceNumber } from "../backends/registry.js";
 import { reactionData, saveReaction } from "./ingest.js";
 import { cancelQueued, type MessageDeps, requireOnline } from "./service.js";
 import { type Scope, getMessageRow, reactionsOf, toMessage } from "./store.js";
+import { attachmentsByMessage } from "../attachments/store.js";
 import { TAPBACKS } from "./schemas.js";
 
 /**
@@ -74,7 +75,7 @@ export async function editMessage(deps: ActionDeps, scope: Scope, id: string, te
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
     const updated = { ...row, ...set };
     // The event carries the whole message as it now is, reactions included.
-    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id));
+    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
     await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.edited", data }]);
     return updated;
   });
@@ -96,7 +97,7 @@ export async function deleteMessage(deps: ActionDeps, scope: Scope, id: string):
     const set = { unsent_at: iso(now), updated_at: iso(now) };
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
     const updated = { ...row, ...set };
-    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id));
+    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
     await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.unsent", data }]);
     return updated;
   });

@@ -6,21 +6,27 @@ import { sql } from "kysely";
 import { prepared, preparedQuery } from "../db/prepared.js";
 import { uuidv7 } from "../ids.js";
 import { upsertThread } from "../chats/store.js";
+import { applyGroupChanged, type DeviceGroup, type GroupChangedEvent, groupChatForInbound } from "../chats/group-ingest.js";
 import { laneIdOf } from "../dispatch/lanes.js";
 import { reactionsOf, toMessage } from "./store.js";
+import { attachmentsByMessage, claimAttachments, publicAttachments } from "../attachments/store.js";
 
 /**
  * Signals from a device back-end, already normalised: acks of our messages (by the device's id),
- * inbound messages, reactions, typing. Applied in the caller's transaction. Status only moves
- * forward: a late or repeated ack never moves a message back.
+ * inbound messages (in a group when `group` is set), reactions, typing, network-side group changes.
+ * Applied in the caller's transaction. Status only moves forward: a late or repeated ack never
+ * moves a message back. Inbound media is fetched and stored by the back-end before its event
+ * (attachments/inbound.ts, outside any transaction); `attachmentIds` names it, and the inbound
+ * message claims it like a send claims its uploads.
  */
 export type DeviceEvent =
   | { kind: "delivered"; deviceId: string; at: number }
   | { kind: "read"; deviceId: string; at: number }
   | { kind: "failed"; deviceId: string; code: string; message: string }
-  | { kind: "received"; numberHandle: string; mode: Mode; from: string; text: string | null; channel: ChannelName; deviceId: string; at: number }
+  | { kind: "received"; numberHandle: string; mode: Mode; from: string; text: string | null; channel: ChannelName; deviceId: string; at: number; group?: DeviceGroup; attachmentIds?: string[] }
   | { kind: "reaction"; numberHandle: string; mode: Mode; from: string; targetDeviceId: string; reaction: string; remove: boolean; at: number }
-  | { kind: "typing"; numberHandle: string; mode: Mode; from: string; state: "start" | "stop"; at: number };
+  | { kind: "typing"; numberHandle: string; mode: Mode; from: string; state: "start" | "stop"; at: number }
+  | GroupChangedEvent;
 
 const RANK: Record<MessagesTable["status"], number> = {
   scheduled: 0, queued: 1, sending: 2, sent: 3, delivered: 4, read: 5, failed: 9, canceled: 9, received: 9,
@@ -45,6 +51,9 @@ export async function applyDeviceEvents(trx: Tx, clock: Clock, events: DeviceEve
         break;
       case "typing":
         await applyTyping(trx, e, out);
+        break;
+      case "group_changed":
+        await applyGroupChanged(trx, clock, e, out);
         break;
     }
   }
@@ -79,7 +88,7 @@ async function applyAck(trx: Tx, clock: Clock, e: { kind: "delivered" | "read"; 
   }
   if (e.kind === "delivered") await markDelivered(trx, set.updated_at as string, at, row.id);
   else await markRead(trx, set.updated_at as string, at, set.delivered_at as string, row.id);
-  const data = toMessage({ ...row, ...set }, (await reactionsOf(trx, [row.id])).get(row.id));
+  const data = toMessage({ ...row, ...set }, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
   out.push({ accountId: row.account_id, mode: row.mode, type: `message.${e.kind}`, data });
 }
 
@@ -88,7 +97,7 @@ async function applyFailed(trx: Tx, clock: Clock, e: { deviceId: string; code: s
   if (!row || !["sending", "sent"].includes(row.status)) return;
   const set: Partial<MessagesTable> = { status: "failed", error_code: e.code, error_message: e.message, updated_at: iso(clock.now()) };
   await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
-  out.push({ accountId: row.account_id, mode: row.mode, type: "message.failed", data: toMessage({ ...row, ...set }) });
+  out.push({ accountId: row.account_id, mode: row.mode, type: "message.failed", data: toMessage({ ...row, ...set }, [], (await attachmentsByMessage(trx, [row], "event")).get(row.id)) });
 }
 
 async function numberByHandle(trx: Tx, handle: string) {
@@ -99,12 +108,14 @@ export async function applyReceived(trx: Tx, clock: Clock, e: Extract<DeviceEven
   if (await byDeviceId(trx, e.deviceId)) return null; // devices repeat themselves: dedupe by their id
   const number = await numberByHandle(trx, e.numberHandle);
   if (!number) return null;
-  const chat = await upsertThread(
-    trx,
-    clock,
-    { accountId: number.account_id, mode: e.mode, numberId: number.id, fromHandle: number.handle, remoteHandle: e.from },
-    e.channel,
-  );
+  const chat = e.group
+    ? await groupChatForInbound(trx, clock, number, e.mode, e.group, e.channel)
+    : await upsertThread(
+        trx,
+        clock,
+        { accountId: number.account_id, mode: e.mode, numberId: number.id, fromHandle: number.handle, remoteHandle: e.from },
+        e.channel,
+      );
   const now = iso(clock.now());
   const row: MessagesTable = {
     id: uuidv7(clock.now()),
@@ -143,8 +154,10 @@ export async function applyReceived(trx: Tx, clock: Clock, e: Extract<DeviceEven
     created_at: now,
     updated_at: now,
   };
+  const media = e.attachmentIds?.length ? await claimAttachments(trx, { accountId: row.account_id, mode: row.mode }, row.id, e.attachmentIds, clock.now()) : [];
+  row.attachment_count = media.length;
   await trx.insertInto("messages").values(row).execute();
-  out.push({ accountId: row.account_id, mode: row.mode, type: "message.received", data: toMessage(row) });
+  out.push({ accountId: row.account_id, mode: row.mode, type: "message.received", data: toMessage(row, [], publicAttachments(trx, media, "event")) });
   return row;
 }
 

@@ -26,7 +26,9 @@ export function register(app: FastifyInstance, s: Services): void {
         status: 202,
         create: async (trx) => {
           const row = await acceptMessage(trx, s, sc, req.body);
-          return { id: row.id, body: toMessage(row) };
+          // The row is the whole answer, except for attachments, which are read back (with
+          // freshly signed URLs) only when the message has some.
+          return { id: row.id, body: row.attachment_count ? await loadMessage(trx, sc, row.id) : toMessage(row) };
         },
         load: (_db, id) => load(id, sc),
       });

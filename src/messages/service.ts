@@ -7,9 +7,12 @@ import { ApiError } from "../errors.js";
 import { normaliseHandle } from "../handles.js";
 import { uuidv7 } from "../ids.js";
 import { getChatRow, upsertThread, touchChat } from "../chats/store.js";
+import { groupAddress, groupChannel } from "../chats/group-send.js";
 import { adjustPending, laneIdOf, lockLane, paceInterval, saveLane } from "../dispatch/lanes.js";
 import { statusFor } from "../numbers/store.js";
 import { emitEvents } from "../events/catalog.js";
+import { checkAttachmentsFit } from "../attachments/media-limits.js";
+import { claimAll, publicAttachments } from "../attachments/store.js";
 import type { MessageIn } from "./schemas.js";
 import { MESSAGE_COLUMNS, type Scope, toMessage } from "./store.js";
 
@@ -57,10 +60,6 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
   if (input.text === undefined && input.attachment_ids === undefined) {
     throw new ApiError("invalid_request", "Send text, attachment_ids, or both.");
   }
-  if (input.attachment_ids) {
-    // Attachments arrive with their own issue; until then no id can name a staged upload.
-    throw new ApiError("invalid_attachments", `Unknown attachment ${input.attachment_ids[0]}.`);
-  }
   let sendAt: number | null = null;
   if (input.send_at !== undefined) {
     sendAt = Date.parse(input.send_at);
@@ -77,7 +76,8 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     if (input.from_handle !== undefined && normaliseHandle(input.from_handle)?.handle !== number.handle) {
       throw new ApiError("invalid_request", "from_handle does not match the conversation's number.");
     }
-    to = chat.remote_handle ?? "";
+    // A group has no single recipient: its messages are addressed to the group (chats/group-send.ts).
+    to = chat.is_group === 1 ? groupAddress(chat) : chat.remote_handle ?? "";
     if (input.to !== undefined && normaliseHandle(input.to)?.handle !== chat.remote_handle) {
       throw new ApiError("invalid_request", "to does not match the conversation's contact.");
     }
@@ -90,13 +90,19 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     to = recipient.handle;
     number = await senderNumber(trx, scope, input.from_handle);
   }
-  const forced = checkForcedChannel(number, input.channel);
+  const forced = chat?.is_group === 1 ? groupChannel(chat, input.channel) : checkForcedChannel(number, input.channel);
   if (input.reply_to) {
     const target = await trx.selectFrom("messages").select("id").where("id", "=", input.reply_to).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
     if (!target) throw new ApiError("not_found", "reply_to is not a message of this account.");
   }
   // A send for later is accepted while the device is offline: it is only needed at send_at.
   if (sendAt === null) requireOnline(number, scope);
+
+  const id = uuidv7(now);
+  // The single-use claim, in this transaction: if anything below refuses the send, it rolls back
+  // with it. A send without attachment_ids pays nothing here.
+  const attachments = input.attachment_ids ? await claimAll(trx, scope, id, input.attachment_ids, now) : [];
+  if (attachments.length > 0) checkAttachmentsFit(deps.config, attachments, forced ? [forced] : (number.channels.split(",") as ChannelName[]));
 
   const laneId = laneIdOf(number.id, scope.mode);
   const window = deps.config.MESSAGE_VALIDITY_HOURS * 3_600_000;
@@ -117,7 +123,7 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
 
   const nowIso = iso(now);
   const row: MessagesTable = {
-    id: uuidv7(now),
+    id,
     account_id: scope.accountId,
     mode: scope.mode,
     chat_id: chat.id,
@@ -152,13 +158,14 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     possible_duplicate: 0,
     created_at: nowIso,
     updated_at: nowIso,
+    attachment_count: attachments.length,
   };
   await insertMessage(trx, row);
   if (lane) {
     lane.pending += 1;
     await saveLane(trx, lane);
   }
-  await emitEvents(trx, deps.clock, [{ accountId: scope.accountId, mode: scope.mode, type: "message.created", data: toMessage(row) }]);
+  await emitEvents(trx, deps.clock, [{ accountId: scope.accountId, mode: scope.mode, type: "message.created", data: toMessage(row, [], publicAttachments(trx, attachments, "event")) }]);
   return row;
 }
 

@@ -3,6 +3,7 @@ import { prepared } from "../db/prepared.js";
 import type { Mode, MessagesTable } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { type Cursor, page } from "../http/pagination.js";
+import { attachmentsByMessage } from "../attachments/store.js";
 import type { Message } from "./schemas.js";
 
 export interface Scope {
@@ -12,9 +13,10 @@ export interface Scope {
 
 /** The public message object, in the documented field order. */
 /** Every column of a message row (the compiler checks the list is complete). */
-export const MESSAGE_COLUMNS = Object.keys({ id: 1, account_id: 1, mode: 1, chat_id: 1, number_id: 1, lane_id: 1, direction: 1, status: 1, channel: 1, forced_channel: 1, text: 1, effect: 1, reply_to: 1, error_code: 1, error_message: 1, metadata: 1, from_handle: 1, to_handle: 1, voice_memo: 1, send_at: 1, sent_at: 1, delivered_at: 1, read_at: 1, edited_at: 1, unsent_at: 1, edit_count: 1, queue_key: 1, expires_at: 1, attempts: 1, lease_token: 1, lease_until: 1, device_message_id: 1, possible_duplicate: 1, created_at: 1, updated_at: 1 } satisfies Record<keyof MessagesTable, 1>) as (keyof MessagesTable & string)[];
+export const MESSAGE_COLUMNS = Object.keys({ id: 1, account_id: 1, mode: 1, chat_id: 1, number_id: 1, lane_id: 1, direction: 1, status: 1, channel: 1, forced_channel: 1, text: 1, effect: 1, reply_to: 1, error_code: 1, error_message: 1, metadata: 1, from_handle: 1, to_handle: 1, voice_memo: 1, send_at: 1, sent_at: 1, delivered_at: 1, read_at: 1, edited_at: 1, unsent_at: 1, edit_count: 1, queue_key: 1, expires_at: 1, attempts: 1, lease_token: 1, lease_until: 1, device_message_id: 1, possible_duplicate: 1, created_at: 1, updated_at: 1, attachment_count: 1 } satisfies Record<keyof MessagesTable, 1>) as (keyof MessagesTable & string)[];
 
-export function toMessage(r: MessagesTable, reactions: Message["reactions"] = []): Message {
+/** `attachments`: the message's attachment objects (attachments/store.ts attachmentsByMessage); none when omitted. */
+export function toMessage(r: MessagesTable, reactions: Message["reactions"] = [], attachments: Message["attachments"] = []): Message {
   return {
     id: r.id,
     conversation_id: r.chat_id,
@@ -26,7 +28,7 @@ export function toMessage(r: MessagesTable, reactions: Message["reactions"] = []
     reply_to: r.reply_to,
     error: r.error_code ? { code: r.error_code, message: r.error_message ?? r.error_code } : null,
     metadata: r.metadata ? (JSON.parse(r.metadata) as Record<string, string>) : null,
-    attachments: [],
+    attachments,
     sent_at: r.sent_at,
     delivered_at: r.delivered_at,
     read_at: r.read_at,
@@ -74,14 +76,14 @@ export async function getMessageRow(db: Tx, scope: Scope, id: string): Promise<M
 
 export async function loadMessage(db: Tx, scope: Scope, id: string): Promise<Message> {
   const row = await getMessageRow(db, scope, id);
-  return toMessage(row, (await reactionsOf(db, [row.id])).get(row.id));
+  return toMessage(row, (await reactionsOf(db, [row.id])).get(row.id), (await attachmentsByMessage(db, [row], "response")).get(row.id));
 }
 
 /** A message object by id without scope, for events written by the engine. */
 export async function messageById(db: Tx, id: string): Promise<Message | null> {
   const row = await db.selectFrom("messages").selectAll().where("id", "=", id).executeTakeFirst();
   if (!row) return null;
-  return toMessage(row, (await reactionsOf(db, [row.id])).get(row.id));
+  return toMessage(row, (await reactionsOf(db, [row.id])).get(row.id), (await attachmentsByMessage(db, [row], "event")).get(row.id));
 }
 
 export interface ListFilter {
@@ -104,5 +106,6 @@ export async function listMessages(db: Tx, scope: Scope, filter: ListFilter, cur
   const rows = await q.orderBy("created_at", "desc").orderBy("id", "desc").limit(limit + 1).execute();
   const { items, hasMore } = page(rows, limit);
   const reactions = await reactionsOf(db, items.map((r) => r.id));
-  return { items: items.map((r) => toMessage(r, reactions.get(r.id))), hasMore };
+  const attachments = await attachmentsByMessage(db, items, "response");
+  return { items: items.map((r) => toMessage(r, reactions.get(r.id), attachments.get(r.id))), hasMore };
 }
