@@ -43,16 +43,32 @@ const servers: Record<string, () => Promise<Booted>> = {
     // limiter stores its TAT in a bigint column, which rejects the fractional TATs of limits that
     // do not divide 60 000 ms (a 500 today), so there it is 60 000/min: a 60 000 burst, plus 1/ms.
     const rateLimit = postgres ? 60_000 : 1_000_000;
+    const workers = process.env.BENCH_WORKERS === "1";
     const key = await createKey(db.kysely, clock, { accountId: account.id, mode: "test", rateLimit });
-    const handles = ["+15555550100", "+15555550101", "+15555550102"];
+    // The fan-out bench sends from ten numbers: a number's pace tops out at 100 sends/s.
+    const handles = Array.from({ length: workers ? 10 : 3 }, (_, i) => `+155555501${String(i).padStart(2, "0")}`);
     for (const [i, handle] of handles.entries()) {
       // The fastest pace, so that the send benchmark's backlog never reaches the validity window.
       await addNumber(db.kysely, clock, { accountId: account.id, handle, channels: "imessage,sms", backend: "simulator", label: `Bench ${i + 1}`, pace: 6000 });
     }
     // Uploaded attachments go to the bench's temp dir too (BENCH_DATA_DIR), never into ./data.
     const dataDir = process.env.BENCH_DATA_DIR;
-    const app = await createApp({ config: defaultConfig({ LOG_LEVEL: "silent", ...(dataDir ? { DATA_DIR: dataDir } : {}) }), db, logger: false });
-    return { app, fixture: { apiKey: key.key, from: handles[0] ?? "" }, close: () => db.close() };
+    // BENCH_WORKERS=1: also run the dispatcher and the webhook worker, as `serve` does, with a
+    // fast simulator and local webhook receivers allowed (the webhook fan-out benchmark).
+    const workerConfig = workers ? { WEBHOOK_ALLOW_PRIVATE: true, SIMULATOR_DELIVERY_MS: 20, SIMULATOR_READ_MS: 20 } : {};
+    const app = await createApp({ config: defaultConfig({ LOG_LEVEL: "silent", ...(dataDir ? { DATA_DIR: dataDir } : {}), ...workerConfig }), db, logger: false });
+    if (workers) {
+      app.services.dispatcher.start();
+      app.services.webhooks.start();
+    }
+    return {
+      app,
+      fixture: { apiKey: key.key, from: handles[0] ?? "", froms: handles.join(",") },
+      close: async () => {
+        await app.services.dispatcher.stop();
+        await db.close();
+      },
+    };
   },
 };
 

@@ -54,4 +54,18 @@ export async function emitEvents(trx: Tx, clock: Clock, events: EventRow[]): Pro
     created_at: createdAt,
   }));
   await writeEvents(trx, rows, now);
+  for (const listener of written) listener();
+}
+
+const written = new Set<() => void>();
+
+/**
+ * Calls `listener` whenever this process writes event rows, so the webhook worker starts a claim
+ * at once instead of at its next poll. The rows are visible after their transaction commits: on
+ * SQLite the claim queues behind that commit; elsewhere a claim that runs early finds nothing and
+ * the poll (WEBHOOK_INTERVAL_MS) picks the rows up. Returns the unsubscribe.
+ */
+export function onEventsWritten(listener: () => void): () => void {
+  written.add(listener);
+  return () => written.delete(listener);
 }

@@ -1,4 +1,6 @@
 import type { FastifyBaseLogger } from "fastify";
+import { sql } from "kysely";
+import { changed, prepared, preparedQuery } from "../db/prepared.js";
 import { iso, type Clock } from "../clock.js";
 import type { Db, Tx } from "../db/client.js";
 import type { WebhookDeliveriesTable, WebhookEndpointsTable } from "../db/schema.js";
@@ -17,6 +19,26 @@ export interface RecordDeps {
   log?: FastifyBaseLogger | undefined;
 }
 
+const endpointById = prepared((db, id: string) => db.selectFrom("webhook_endpoints").selectAll().where("id", "=", id), [":id"]);
+const endpointForUpdate = prepared((db, id: string) => db.selectFrom("webhook_endpoints").selectAll().where("id", "=", id).forUpdate(), [":id"]);
+const markDelivered = preparedQuery(
+  (db, lastAttemptAt: string, statusCode: number | null, updatedAt: string, id: string, leaseToken: string) =>
+    db
+      .updateTable("webhook_deliveries")
+      .set({
+        status: sql<"delivered">`'delivered'`,
+        next_attempt_at: sql<null>`null`,
+        lease_token: sql<null>`null`,
+        last_error: sql<null>`null`,
+        last_attempt_at: lastAttemptAt,
+        last_status_code: statusCode,
+        updated_at: updatedAt,
+      })
+      .where("id", "=", id)
+      .where("lease_token", "=", leaseToken),
+  [":attempt", 200, ":updated", ":id", ":lease"],
+);
+
 /**
  * Writes an attempt's outcome in one transaction, fenced by the lease token: a worker whose lease
  * expired (another one took the delivery over) changes nothing. Then the endpoint's health:
@@ -30,9 +52,7 @@ export async function recordOutcome(deps: RecordDeps, d: ClaimedDelivery, outcom
     // The endpoint row first, locked on PostgreSQL: every writer takes the endpoint before its
     // deliveries (PATCH, DELETE, disabling), so none can deadlock with another, and a PATCH that
     // disables it cannot slip between this read and the writes below.
-    let q = trx.selectFrom("webhook_endpoints").selectAll().where("id", "=", d.endpointId);
-    if (deps.db.dialect === "postgres") q = q.forUpdate();
-    const endpoint = await q.executeTakeFirst();
+    const [endpoint] = await (deps.db.dialect === "postgres" ? endpointForUpdate : endpointById)(trx, d.endpointId);
     if (!endpoint) return "lost_lease"; // deleted meanwhile, with its deliveries
     const base = {
       lease_token: null,
@@ -61,8 +81,12 @@ export async function recordOutcome(deps: RecordDeps, d: ClaimedDelivery, outcom
         as = endpoint.enabled === 1 ? "retrying" : "paused";
       }
     }
-    const res = await trx.updateTable("webhook_deliveries").set(set).where("id", "=", d.id).where("lease_token", "=", d.leaseToken).executeTakeFirst();
-    if (Number(res.numUpdatedRows) !== 1) return "lost_lease";
+    // The common outcome by a compiled statement; the others are rare enough to build.
+    const updated =
+      as === "delivered"
+        ? changed(await markDelivered(trx, base.last_attempt_at, base.last_status_code, base.updated_at, d.id, d.leaseToken))
+        : Number((await trx.updateTable("webhook_deliveries").set(set).where("id", "=", d.id).where("lease_token", "=", d.leaseToken).executeTakeFirst()).numUpdatedRows);
+    if (updated !== 1) return "lost_lease";
 
     const ctx = { webhook_id: d.endpointId, delivery_id: d.id, event_id: d.event?.id, attempts: d.attempts };
     if (outcome.kind === "delivered") {

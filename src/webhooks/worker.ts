@@ -10,6 +10,7 @@ import { attemptDelivery } from "./attempt.js";
 import { type ClaimedDelivery, claimDue } from "./claim.js";
 import { type WebhookMetrics, webhookMetrics } from "./metrics.js";
 import { recordOutcome } from "./record.js";
+import { onEventsWritten } from "../events/catalog.js";
 
 export interface WebhookWorkerDeps {
   db: Db;
@@ -48,6 +49,7 @@ export class WebhookWorker {
   private stopped = true;
   private ticking: Promise<number> | null = null;
   private again = false;
+  private unsubscribe: (() => void) | null = null;
 
   constructor(private readonly deps: WebhookWorkerDeps) {
     this.agent = makeWebhookAgent({ policy: deps.policy, resolve: deps.resolve, timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS });
@@ -114,12 +116,15 @@ export class WebhookWorker {
 
   start(): void {
     this.stopped = false;
+    this.unsubscribe ??= onEventsWritten(() => this.wake());
     this.timer = setTimeout(this.loop, 0);
   }
 
   /** Stops claiming; waits for the attempts in flight (each bounded by the timeout) to be recorded. */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     clearTimeout(this.timer);
     if (this.ticking) await this.ticking.catch(() => 0);
     await this.settled();
@@ -158,21 +163,31 @@ export class WebhookWorker {
 
   private start1(d: ClaimedDelivery): void {
     this.busy.set(d.endpointId, (this.busy.get(d.endpointId) ?? 0) + 1);
-    const run = this.deliver(d).finally(() => {
-      this.inflight.delete(d.id);
+    // The per-endpoint bound is about requests the endpoint sees at once: a slot is free again
+    // as soon as the answer is in, while the outcome is still being written.
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       const n = (this.busy.get(d.endpointId) ?? 1) - 1;
       if (n <= 0) this.busy.delete(d.endpointId);
       else this.busy.set(d.endpointId, n);
+      this.wake();
+    };
+    const run = this.deliver(d, release).finally(() => {
+      this.inflight.delete(d.id);
+      release();
       this.wake();
     });
     this.inflight.set(d.id, run);
   }
 
-  private async deliver(d: ClaimedDelivery): Promise<void> {
+  private async deliver(d: ClaimedDelivery, release: () => void): Promise<void> {
     const { config, clock, log } = this.deps;
     const started = performance.now();
     try {
       const outcome = await attemptDelivery(d, { agent: this.agent, timeoutMs: config.WEBHOOK_TIMEOUT_MS, nowMs: d.claimedAt, userAgent: USER_AGENT });
+      release();
       const seconds = (performance.now() - started) / 1000;
       if (outcome.kind === "failed") log?.debug({ webhook_id: d.endpointId, delivery_id: d.id, attempts: d.attempts, error: outcome.error, response: outcome.snippet }, "webhook attempt failed");
       const as = await recordOutcome({ db: this.deps.db, clock, random: this.random, log }, d, outcome);
