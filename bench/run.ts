@@ -13,6 +13,7 @@
  *   BENCH_CPU_PROF=1          run servers under `node --cpu-prof` and print where the targets spend
  *                             CPU (a profiled run is slower, so latest.md is not written)
  *   BENCH_UPLOADS=0           skip the upload benchmarks (bench/uploads.ts); BENCH_ONLY=uploads runs only them
+ *   BENCH_WEBHOOKS=0          skip the webhook fan-out benchmark (bench/webhooks.ts); BENCH_ONLY=webhooks runs only it
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
@@ -24,6 +25,7 @@ import { consoleTable, markdown, type ScenarioResult } from "./report.js";
 import { scenarios } from "./scenarios.js";
 import { claimScaling, type EngineResult, engineMarkdown, engineTable, pipeline } from "./engine.js";
 import { UPLOADS_NAME, uploadBenchmarks } from "./uploads.js";
+import { WEBHOOKS_NAME, webhookBenchmark } from "./webhooks.js";
 
 function numberEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -47,6 +49,7 @@ const opts: LoadOptions = {
 };
 const only = process.env.BENCH_ONLY ?? "";
 const runUploads = process.env.BENCH_UPLOADS !== "0" && UPLOADS_NAME.includes(only);
+const runWebhooks = process.env.BENCH_WEBHOOKS !== "0" && WEBHOOKS_NAME.includes(only);
 const rounds = numberEnv("BENCH_ROUNDS", 3);
 
 /** The run with the median throughput (its own p50/p99 with it). */
@@ -55,7 +58,7 @@ function median(runs: Measurement[]): Measurement {
   return sorted[Math.floor((sorted.length - 1) / 2)] ?? (runs[0] as Measurement);
 }
 const selected = scenarios({ postgres: databaseUrl !== undefined }).filter((s) => s.name.includes(only));
-if (selected.length === 0 && !runUploads) {
+if (selected.length === 0 && !runUploads && !runWebhooks) {
   console.error(`bench: no scenario name contains "${only}"`);
   process.exit(2);
 }
@@ -116,9 +119,22 @@ if (runUploads) {
   }
 }
 
+// The webhook fan-out benchmark boots its own server with the workers running; about 20 s.
+const webhooks: EngineResult[] = [];
+if (runWebhooks) {
+  try {
+    console.error("webhooks: fan-out to a local receiver …");
+    webhooks.push(await webhookBenchmark());
+  } catch (err) {
+    console.error(`bench failed: ${(err as Error).stack}`);
+    process.exit(1);
+  }
+}
+
 console.log(`\n${consoleTable(results)}\n`);
 if (engine.length > 0) console.log(`${engineTable(engine)}\n`);
 if (uploads.length > 0) console.log(`${engineTable(uploads)}\n`);
+if (webhooks.length > 0) console.log(`${engineTable(webhooks)}\n`);
 
 if (profiling) {
   for (const { target } of results) {
@@ -128,6 +144,6 @@ if (profiling) {
 } else {
   const dir = fileURLToPath(new URL("./results/", import.meta.url));
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, "latest.md"), `${markdown(results, opts, new Date(), loadBefore)}${engine.length > 0 ? `\n## Engine (in-process)\n\n${engineMarkdown(engine)}\n` : ""}${uploads.length > 0 ? `\n## Uploads\n\n${engineMarkdown(uploads)}\n` : ""}`);
+  writeFileSync(join(dir, "latest.md"), `${markdown(results, opts, new Date(), loadBefore)}${engine.length > 0 ? `\n## Engine (in-process)\n\n${engineMarkdown(engine)}\n` : ""}${uploads.length > 0 ? `\n## Uploads\n\n${engineMarkdown(uploads)}\n` : ""}${webhooks.length > 0 ? `\n## Webhooks\n\n${engineMarkdown(webhooks)}\n` : ""}`);
   console.log(`Wrote ${join(dir, "latest.md")}`);
 }
