@@ -7,6 +7,10 @@
  * Storage for "app" comes from the parent (bench/lib.ts owns creating and removing it):
  * BENCH_DB=sqlite with BENCH_DATA_DIR, or BENCH_DB=postgres with BENCH_DATABASE_URL + BENCH_SCHEMA.
  */
+import { createWriteStream } from "node:fs";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import multipart from "@fastify/multipart";
 import fastify, { type FastifyInstance } from "fastify";
 import { createAccount } from "../src/accounts/store.js";
 import { createApp } from "../src/app.js";
@@ -31,6 +35,24 @@ const servers: Record<string, () => Promise<Booted>> = {
     // The baseline of the send path: parse a JSON body, answer 202 with a small JSON object.
     app.post("/", async (req, reply) => reply.code(202).send({ data: { received: req.body }, request_id: "req_bench" }));
     return { app, fixture: {}, close: async () => {} };
+  },
+
+  /**
+   * The floor of any upload route (bench/uploads.ts): Fastify + @fastify/multipart streaming each
+   * file part to disk with fsync, and nothing else — no auth, type detection or database.
+   */
+  async "bare-upload"() {
+    const dir = env("BENCH_DATA_DIR");
+    const app = fastify({ logger: false });
+    await app.register(multipart, { limits: { fileSize: Number.POSITIVE_INFINITY } });
+    let n = 0;
+    app.post("/v1/attachments", async (req, reply) => {
+      for await (const part of req.parts()) {
+        if (part.type === "file") await pipeline(part.file, createWriteStream(join(dir, `f${n++}`), { highWaterMark: 256 * 1024, flush: true }));
+      }
+      return reply.code(201).send({ data: [] });
+    });
+    return { app, fixture: { apiKey: "unused" }, close: async () => {} };
   },
 
   /** The real app on a seeded database: one account, one test key, three numbers. */

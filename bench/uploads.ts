@@ -4,7 +4,9 @@
  * - throughput: 10 MB files through `POST /v1/attachments` (multipart, streamed to storage,
  *   type-sniffed, fsynced, recorded) against plain copies of the same file into the same temp
  *   folder (stream copy + fsync: the durability an upload gets). MB/s; goal ≥ 0.5 of the copy.
- *   Rounds alternate copy/upload so background load hits both sides; each side reports its median.
+ *   Rounds alternate so background load hits every side; each reports its median. The note adds
+ *   a bare Fastify + @fastify/multipart route that only writes the files (bench/server.ts
+ *   "bare-upload"): the ceiling of HTTP multipart on this machine, so the app's own cost shows.
  * - memory: the server's peak RSS (VmHWM) while 20 uploads of 50 MB stream at once, against 20
  *   of 5 MB, each on a freshly started server. Streaming means the peak must not grow with the
  *   file size: goal ratio ≤ 1.25. Linux only (/proc); elsewhere it is reported as n/a.
@@ -42,27 +44,32 @@ export async function uploadBenchmarks(): Promise<EngineResult[]> {
 async function throughput(dir: string, file: string): Promise<EngineResult> {
   const copies: number[] = [];
   const uploads: number[] = [];
+  const floors: number[] = [];
   const server = await boot(join(dir, "server-throughput"));
+  const floor = await boot(join(dir, "server-floor"), "bare-upload");
+  const bytes = FILES_PER_ROUND * 10 * MB;
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const out = join(dir, `copies-${round}`);
       await mkdir(out);
-      copies.push(await rate(FILES_PER_ROUND * 10 * MB, () => inParallel(FILES_PER_ROUND, CONCURRENCY, (i) => copy(file, join(out, `c${i}`)))));
-      uploads.push(await rate(FILES_PER_ROUND * 10 * MB, () => inParallel(FILES_PER_ROUND, CONCURRENCY, () => upload(server, file))));
+      copies.push(await rate(bytes, () => inParallel(FILES_PER_ROUND, CONCURRENCY, (i) => copy(file, join(out, `c${i}`)))));
       await rm(out, { recursive: true, force: true });
+      floors.push(await rate(bytes, () => inParallel(FILES_PER_ROUND, CONCURRENCY, () => upload(floor, file))));
+      uploads.push(await rate(bytes, () => inParallel(FILES_PER_ROUND, CONCURRENCY, () => upload(server, file))));
     }
   } finally {
-    await stopChild(server.child);
+    await Promise.all([stopChild(server.child), stopChild(floor.child)]);
   }
   const copyRate = median(copies);
   const uploadRate = median(uploads);
+  const floorRate = median(floors);
   return {
     name: `upload 10 MB files (${CONCURRENCY} at a time)`,
     figure: `${uploadRate.toFixed(0)} MB/s`,
     baseline: `${copyRate.toFixed(0)} MB/s (file copy + fsync)`,
     ratio: (uploadRate / copyRate).toFixed(2),
     value: uploadRate,
-    note: `median of ${ROUNDS} rounds × ${FILES_PER_ROUND} files; goal ≥ 0.5`,
+    note: `median of ${ROUNDS} rounds × ${FILES_PER_ROUND} files; goal ≥ 0.5; bare Fastify + multipart + fsync: ${floorRate.toFixed(0)} MB/s (${(floorRate / copyRate).toFixed(2)} of the copy)`,
   };
 }
 
@@ -99,9 +106,9 @@ async function peakDuring(dir: string, sizeMb: number): Promise<{ idle: number; 
   }
 }
 
-async function boot(dataDir: string): Promise<Server> {
+async function boot(dataDir: string, kind: "app" | "bare-upload" = "app"): Promise<Server> {
   await mkdir(dataDir, { recursive: true });
-  return startServer({ label: "MsgBubbles (uploads)", server: "app", request: () => ({ path: "/" }) }, { BENCH_DB: "sqlite", BENCH_DATA_DIR: dataDir }, undefined);
+  return startServer({ label: `uploads (${kind})`, server: kind, request: () => ({ path: "/" }) }, { BENCH_DB: "sqlite", BENCH_DATA_DIR: dataDir }, undefined);
 }
 
 /**

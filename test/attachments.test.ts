@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { uuidv7 } from "../src/ids.js";
 import { runMaintenance } from "../src/maintenance.js";
@@ -256,6 +257,10 @@ describe(`POST /v1/attachments/presign (${dialectName})`, () => {
     const sig = new URL(p.upload_url).searchParams.get("signature") ?? "";
     assertError(await a.signed(p.upload_url.replace(sig, sig.split("").reverse().join("")), "PUT", Buffer.from("x")), 403, "invalid_signature");
     assertError(await a.signed(p.upload_url, "PUT", randomBytes(5001)), 413, "payload_too_large");
+    // Without a Content-Length (a chunked body), the stream itself is cut off at the limit.
+    const u = new URL(p.upload_url);
+    const streamed = await a.t.app.inject({ method: "PUT", url: u.pathname + u.search, payload: Readable.from([randomBytes(3000), randomBytes(3000)]) });
+    assertError(streamed, 413, "payload_too_large", "chunked");
     assert.equal((await a.t.db.kysely.selectFrom("attachments").select("state").where("id", "=", p.id).executeTakeFirstOrThrow()).state, "pending");
     assert.deepEqual(await readdir(join(a.dir, "tmp")), []);
     a.t.clock.advance(901 * SEC);

@@ -64,10 +64,11 @@ export class LocalStorage implements AttachmentStorage {
     const target = this.objectPath(key);
     const tmp = join(this.tmpDir(), `${key}.${randomBytes(6).toString("hex")}.part`);
     await Promise.all([this.ensureDir(this.tmpDir()), this.ensureDir(join(target, ".."))]);
+    // Buffers of 256 KiB: few write calls, and memory per upload bounded whatever its size.
+    // `flush`: fsync before close, on libuv's pool, so the file is durable before it is renamed.
+    const out = createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: 256 * 1024, flush: true });
     try {
-      // Buffers of 256 KiB: few write calls, and memory per upload bounded whatever its size.
-      // `flush`: fsync before close, on libuv's pool, so the file is durable before it is renamed.
-      await pipeline(data, createWriteStream(tmp, { flags: "wx", mode: 0o600, highWaterMark: 256 * 1024, flush: true }));
+      await pipeline(data, out);
     } catch (err) {
       await unlink(tmp).catch(() => {});
       throw err;
@@ -78,7 +79,7 @@ export class LocalStorage implements AttachmentStorage {
       await unlink(tmp).catch(() => {});
       throw err;
     }
-    return (await stat(target)).size;
+    return out.bytesWritten;
   }
 
   async get(key: string): Promise<Readable> {
