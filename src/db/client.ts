@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import SQLite from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { CompiledQuery, Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
 import pg from "pg";
 import type { Database } from "./schema.js";
 import { migrateToLatest } from "./migrate.js";
@@ -116,6 +116,14 @@ function openSqlite(dataDir: string): Db {
   };
 }
 
+// Group commit's own statements, compiled once (they run several times per transaction).
+const BEGIN = CompiledQuery.raw("begin immediate");
+const SAVEPOINT = CompiledQuery.raw("savepoint tx");
+const RELEASE = CompiledQuery.raw("release tx");
+const ROLLBACK_TO = CompiledQuery.raw("rollback to tx");
+const COMMIT = CompiledQuery.raw("commit");
+const ROLLBACK = CompiledQuery.raw("rollback");
+
 interface Pending {
   fn: (trx: Tx) => Promise<unknown>;
   resolve: (v: unknown) => void;
@@ -188,22 +196,22 @@ function groupCommit(kysely: Kysely<Database>, durable: () => Promise<void>) {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
       await kysely.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
+        await conn.executeQuery(BEGIN);
         try {
           for (const item of batch) {
-            await sql`savepoint tx`.execute(conn);
+            await conn.executeQuery(SAVEPOINT);
             try {
               outcomes.push({ ok: true, value: await item.fn(conn) });
-              await sql`release tx`.execute(conn);
+              await conn.executeQuery(RELEASE);
             } catch (err) {
-              await sql`rollback to tx`.execute(conn);
-              await sql`release tx`.execute(conn);
+              await conn.executeQuery(ROLLBACK_TO);
+              await conn.executeQuery(RELEASE);
               outcomes.push({ ok: false, value: err });
             }
           }
-          await sql`commit`.execute(conn);
+          await conn.executeQuery(COMMIT);
         } catch (err) {
-          await sql`rollback`.execute(conn).catch(() => {});
+          await conn.executeQuery(ROLLBACK).catch(() => {});
           throw err;
         }
       });

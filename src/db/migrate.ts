@@ -6,6 +6,7 @@ import * as m0003 from "./migrations/0003-unlogged-rate-limits.js";
 import * as m0004 from "./migrations/0004-webhooks.js";
 import * as m0005 from "./migrations/0005-attachments.js";
 import * as m0006 from "./migrations/0006-groups.js";
+import * as m0007 from "./migrations/0007-webhook-endpoint-due.js";
 
 // Migrations are imported statically (not read from a folder at run time) so the compiled
 // server and the tests see exactly the same list, in order.
@@ -16,6 +17,7 @@ const migrations: [string, Migration][] = [
   ["0004-webhooks", m0004],
   ["0005-attachments", m0005],
   ["0006-groups", m0006],
+  ["0007-webhook-endpoint-due", m0007],
 ];
 
 /**

@@ -55,26 +55,52 @@ export async function claimDue(db: Db, now: number, limits: ClaimLimits): Promis
   const due = await db.kysely.selectFrom("webhook_deliveries").select("id").where("next_attempt_at", "<=", now).limit(1).execute();
   if (due.length === 0) return [];
   return db.transaction(async (trx) => {
-    const notSaturated = saturated.length === 0 ? sql`` : sql`and d.endpoint_id not in (${sql.join(saturated)})`;
-    // The oldest due rows straight off the due index, a few batches' worth: the cost of a claim
-    // does not grow with the backlog. Per-endpoint caps are applied below; an endpoint whose
-    // backlog fills this window gets its few slots now and is excluded as saturated from the
-    // next claim, so the others' rows come up then.
+    // The oldest due rows straight off the due index, a bounded window: the cost of a claim does
+    // not grow with the backlog. Per-endpoint caps are applied here, in memory.
+    const window = limits.max + inFlight;
     const candidates = await sql<Candidate>`
-      select d.id, d.endpoint_id
-      from webhook_deliveries d
-      join webhook_endpoints w on w.id = d.endpoint_id
-      where d.next_attempt_at <= ${now} and w.enabled = 1 ${notSaturated}
-      order by d.next_attempt_at
-      limit ${limits.max * 4 + inFlight}`.execute(trx);
+      select d.id, d.endpoint_id from (
+        select id, endpoint_id, next_attempt_at from webhook_deliveries
+        where next_attempt_at <= ${now} order by next_attempt_at limit ${window}
+      ) d
+      join webhook_endpoints w on w.id = d.endpoint_id and w.enabled = 1
+      order by d.next_attempt_at`.execute(trx);
     const taken = new Map<string, number>();
     const chosen: string[] = [];
-    for (const c of candidates.rows) {
-      if (chosen.length >= limits.max) break;
+    const take = (c: Candidate): void => {
+      if (chosen.length >= limits.max) return;
       const n = (limits.busy.get(c.endpoint_id) ?? 0) + (taken.get(c.endpoint_id) ?? 0);
-      if (n >= limits.perEndpoint) continue;
+      if (n >= limits.perEndpoint) return;
       taken.set(c.endpoint_id, (taken.get(c.endpoint_id) ?? 0) + 1);
       chosen.push(c.id);
+    };
+    for (const c of candidates.rows) take(c);
+    // A full window that left slots free means busy endpoints' backlogs filled it: other
+    // endpoints may have due rows further down. Look for them endpoint by endpoint, so a slow
+    // endpoint's backlog never holds up the rest.
+    if (candidates.rows.length >= window && chosen.length < limits.max) {
+      const full = [...new Set([...saturated, ...[...taken].filter(([id, n]) => n + (limits.busy.get(id) ?? 0) >= limits.perEndpoint).map(([id]) => id)])];
+      const others = await trx
+        .selectFrom("webhook_endpoints")
+        .select("id")
+        .where("enabled", "=", 1)
+        .$if(full.length > 0, (q) => q.where("id", "not in", full))
+        .execute();
+      for (const { id } of others) {
+        if (chosen.length >= limits.max) break;
+        const room = limits.perEndpoint - (limits.busy.get(id) ?? 0) - (taken.get(id) ?? 0);
+        if (room <= 0) continue;
+        const rows = await trx
+          .selectFrom("webhook_deliveries")
+          .select(["id", "endpoint_id"])
+          .where("endpoint_id", "=", id)
+          .where("next_attempt_at", "<=", now)
+          .where("id", "not in", chosen.length > 0 ? chosen : [""])
+          .orderBy("next_attempt_at")
+          .limit(room)
+          .execute();
+        for (const r of rows) take(r);
+      }
     }
     if (chosen.length === 0) return [];
 

@@ -126,3 +126,29 @@ function errorText(outcome: Exclude<AttemptOutcome, { kind: "delivered" }>): str
   const snippet = outcome.snippet?.replace(/\s+/g, " ").trim().slice(0, 200);
   return snippet ? `${outcome.error}: ${snippet}` : outcome.error;
 }
+
+/**
+ * Records many successful attempts in one transaction: the usual outcome under load, so each
+ * costs one fenced UPDATE instead of a transaction of its own. The endpoints come first, locked
+ * on PostgreSQL in id order (every writer takes endpoints before their deliveries), and a
+ * success clears an endpoint's failure clock as recordOutcome does.
+ */
+export async function recordDelivered(deps: RecordDeps, items: readonly { d: ClaimedDelivery; status: number }[]): Promise<RecordedAs[]> {
+  return deps.db.transaction(async (trx) => {
+    const now = iso(deps.clock.now());
+    const ids = [...new Set(items.map((i) => i.d.endpointId))].sort();
+    let q = trx.selectFrom("webhook_endpoints").select(["id", "failing_since"]).where("id", "in", ids).orderBy("id");
+    if (deps.db.dialect === "postgres") q = q.forUpdate();
+    const endpoints = new Map((await q.execute()).map((e) => [e.id, e]));
+    const recovered = new Set<string>();
+    const out: RecordedAs[] = [];
+    for (const { d, status } of items) {
+      const endpoint = endpoints.get(d.endpointId);
+      const ok = endpoint !== undefined && changed(await markDelivered(trx, iso(d.claimedAt), status, now, d.id, d.leaseToken)) === 1;
+      if (ok && endpoint.failing_since !== null) recovered.add(endpoint.id);
+      out.push(ok ? "delivered" : "lost_lease");
+    }
+    if (recovered.size > 0) await trx.updateTable("webhook_endpoints").set({ failing_since: null }).where("id", "in", [...recovered]).execute();
+    return out;
+  });
+}

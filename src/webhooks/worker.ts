@@ -9,7 +9,7 @@ import { makeWebhookAgent } from "./agent.js";
 import { attemptDelivery } from "./attempt.js";
 import { type ClaimedDelivery, claimDue } from "./claim.js";
 import { type WebhookMetrics, webhookMetrics } from "./metrics.js";
-import { recordOutcome } from "./record.js";
+import { type RecordedAs, recordDelivered, recordOutcome } from "./record.js";
 import { onEventsWritten } from "../events/catalog.js";
 
 export interface WebhookWorkerDeps {
@@ -182,6 +182,24 @@ export class WebhookWorker {
     this.inflight.set(d.id, run);
   }
 
+  private delivered: { d: ClaimedDelivery; status: number; resolve: (as: RecordedAs) => void; reject: (err: unknown) => void }[] = [];
+
+  /** Successes that finish in the same turn of the event loop are recorded together. */
+  private recordDeliveredSoon(d: ClaimedDelivery, status: number): Promise<RecordedAs> {
+    return new Promise((resolve, reject) => {
+      this.delivered.push({ d, status, resolve, reject });
+      if (this.delivered.length > 1) return;
+      setImmediate(() => {
+        const batch = this.delivered;
+        this.delivered = [];
+        recordDelivered({ db: this.deps.db, clock: this.deps.clock, random: this.random, log: this.deps.log }, batch).then(
+          (results) => batch.forEach((b, i) => b.resolve(results[i] ?? "lost_lease")),
+          (err: unknown) => batch.forEach((b) => b.reject(err)),
+        );
+      });
+    });
+  }
+
   private async deliver(d: ClaimedDelivery, release: () => void): Promise<void> {
     const { config, clock, log } = this.deps;
     const started = performance.now();
@@ -190,7 +208,8 @@ export class WebhookWorker {
       release();
       const seconds = (performance.now() - started) / 1000;
       if (outcome.kind === "failed") log?.debug({ webhook_id: d.endpointId, delivery_id: d.id, attempts: d.attempts, error: outcome.error, response: outcome.snippet }, "webhook attempt failed");
-      const as = await recordOutcome({ db: this.deps.db, clock, random: this.random, log }, d, outcome);
+      const as =
+        outcome.kind === "delivered" ? await this.recordDeliveredSoon(d, outcome.status) : await recordOutcome({ db: this.deps.db, clock, random: this.random, log }, d, outcome);
       this.metrics.attempt(as, seconds);
     } catch (err) {
       // Not recorded (database unavailable): the lease runs out and the delivery is tried again.
