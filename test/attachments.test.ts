@@ -175,6 +175,12 @@ describe(`GET /v1/attachments/:id and signed URLs (${dialectName})`, () => {
     const sig = url.searchParams.get("signature") ?? "";
     const flipped = `${sig.slice(0, -1)}${sig.endsWith("A") ? "B" : "A"}`;
     assertError(await a.signed(att.url.replace(sig, flipped)), 403, "invalid_signature", "tampered signature");
+    // The last character of a 32-byte signature carries two unused bits: a spelling that differs
+    // only there decodes to the same bytes, and must still be refused (regression).
+    const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const sameBytes = `${sig.slice(0, -1)}${B64URL[B64URL.indexOf(sig.slice(-1)) ^ 1]}`;
+    assert.deepEqual(Buffer.from(sameBytes, "base64url"), Buffer.from(sig, "base64url"));
+    assertError(await a.signed(att.url.replace(sig, sameBytes)), 403, "invalid_signature", "non-canonical signature");
     const other = await a.uploadOne({ filename: "other.txt", data: Buffer.from("other") });
     assertError(await a.signed(att.url.replace(att.id, other.id)), 403, "invalid_signature", "another id");
     const later = String(Number(url.searchParams.get("expires")) + 3600);

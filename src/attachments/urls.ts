@@ -42,7 +42,9 @@ export class AttachmentUrls {
   verify(action: UrlAction, id: string, expires: string, signature: string): void {
     const expected = this.sign(action, id, expires);
     const given = Buffer.from(signature, "base64url");
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    // Node's decoder ignores a final character's unused bits and stray characters: only the one
+    // canonical spelling of the signature is accepted, so a URL cannot be altered and still pass.
+    if (given.toString("base64url") !== signature || given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw new ApiError("invalid_signature", "The signature of this URL does not match.");
     }
     if (Number(expires) * 1000 <= this.opts.clock.now()) {
