@@ -193,8 +193,12 @@ export class WebhookWorker {
         const batch = this.delivered;
         this.delivered = [];
         recordDelivered({ db: this.deps.db, clock: this.deps.clock, random: this.random, log: this.deps.log }, batch).then(
-          (results) => batch.forEach((b, i) => b.resolve(results[i] ?? "lost_lease")),
-          (err: unknown) => batch.forEach((b) => b.reject(err)),
+          (results) => {
+            for (const [i, b] of batch.entries()) b.resolve(results[i] ?? "lost_lease");
+          },
+          (err: unknown) => {
+            for (const b of batch) b.reject(err);
+          },
         );
       });
     });
