@@ -15,6 +15,12 @@ export interface DeviceNumber {
   channels: ChannelName[];
   /** Back-end settings (URL, credentials) from the CLI; {} for the simulator. */
   config: Record<string, unknown>;
+  /**
+   * The number's recorded status in this mode, when the caller has just read its row (the
+   * dispatcher's claim). A back-end whose device state is that very column (the simulator) may
+   * use it instead of reading it again; real back-ends ask their device.
+   */
+  knownStatus?: "online" | "offline";
 }
 
 export interface OutboundMessage {

@@ -325,6 +325,8 @@ export class Dispatcher {
     try {
       const backend = this.deps.backends.for(number, row.mode);
       const dn = deviceNumber(number, row.mode);
+      const known = row.mode === "test" ? number.test_status : number.status;
+      if (known) dn.knownStatus = known; // read by this tick's claim
       const channel = await this.route({ row, number });
       if (!channel) return { kind: "unroutable" };
       row.channel = channel;
