@@ -21,7 +21,7 @@ import { need, startServer, stopChild } from "./lib.js";
 
 export const WEBHOOKS_NAME = "webhooks";
 
-const SENDS_PER_SECOND = Number(process.env.BENCH_WEBHOOK_SENDS_PER_SECOND ?? 500);
+const SENDS_PER_SECOND = Number(process.env.BENCH_WEBHOOK_SENDS_PER_SECOND ?? 600);
 const SECONDS = Number(process.env.BENCH_WEBHOOK_SECONDS ?? 10);
 const EVENTS_PER_MESSAGE = 4;
 
@@ -31,6 +31,8 @@ interface Receiver {
   duplicates: number;
   unsigned: number;
   latencies: number[];
+  /** Arrival times (ms), for the per-second rate. */
+  arrivals: number[];
   first: number;
   last: number;
   close(): Promise<void>;
@@ -38,7 +40,7 @@ interface Receiver {
 
 async function receiver(): Promise<Receiver> {
   const seen = new Set<string>();
-  const r: Omit<Receiver, "url" | "close"> = { count: 0, duplicates: 0, unsigned: 0, latencies: [], first: 0, last: 0 };
+  const r: Omit<Receiver, "url" | "close"> = { count: 0, duplicates: 0, unsigned: 0, latencies: [], arrivals: [], first: 0, last: 0 };
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
@@ -50,6 +52,7 @@ async function receiver(): Promise<Receiver> {
       seen.add(id);
       const event = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { created_at: string };
       r.latencies.push(now - Date.parse(event.created_at));
+      r.arrivals.push(now);
       r.count++;
       if (r.first === 0) r.first = now;
       r.last = now;
@@ -108,19 +111,20 @@ export async function webhookBenchmark(): Promise<EngineResult> {
     const expected = result.requests.total * EVENTS_PER_MESSAGE;
     const deadline = Date.now() + 60_000;
     while (sink.count < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-    const seconds = (sink.last - sink.first) / 1000;
     const delivered = sink.count;
-    const rate = delivered / seconds;
+    const rate = sustainedRate(sink.arrivals);
+    const overall = delivered / ((sink.last - sink.first) / 1000);
     const sorted = Float64Array.from(sink.latencies).sort();
     const apiSorted = Float64Array.from(api).sort();
     const baseline = await bareDeliveries(sink, 5_000);
     return {
       name: `webhook fan-out: ${SENDS_PER_SECOND} sends/s for ${SECONDS} s, every event to one endpoint`,
-      figure: `${Math.round(rate).toLocaleString("en-US")} deliveries/s, p50 ${pct(sorted, 50)} ms, p99 ${pct(sorted, 99)} ms`,
+      figure: `${Math.round(rate).toLocaleString("en-US")} deliveries/s sustained, p50 ${pct(sorted, 50)} ms, p99 ${pct(sorted, 99)} ms`,
       baseline: `${Math.round(baseline).toLocaleString("en-US")} deliveries/s (bare undici POSTs to the same receiver)`,
       ratio: (rate / baseline).toFixed(2),
       value: rate,
       note:
+        `sustained = median of the whole seconds between the first and the last delivery (first to last overall: ${Math.round(overall).toLocaleString("en-US")}/s); ` +
         `${delivered.toLocaleString("en-US")} of ${expected.toLocaleString("en-US")} delivered, ${sink.duplicates} twice, ${sink.unsigned} unsigned; ` +
         `API meanwhile ${Math.round(result.requests.average)} req/s, p99 ${pct(apiSorted, 99)} ms; goal ≥ 2,000 deliveries/s with p99 < 100 ms`,
     };
@@ -155,6 +159,21 @@ async function bareDeliveries(sink: Receiver, n: number): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   await agent.close();
   return (sink.count - before) / seconds;
+}
+
+/** The median of per-second delivery counts, leaving out the partial first and last seconds. */
+function sustainedRate(arrivals: number[]): number {
+  if (arrivals.length === 0) return 0;
+  const start = arrivals[0] ?? 0;
+  const counts = new Map<number, number>();
+  for (const t of arrivals) {
+    const s = Math.floor((t - start) / 1000);
+    counts.set(s, (counts.get(s) ?? 0) + 1);
+  }
+  const last = Math.max(...counts.keys());
+  const whole = [...counts].filter(([s]) => s > 0 && s < last).map(([, n]) => n).sort((a, b) => a - b);
+  if (whole.length === 0) return arrivals.length;
+  return whole[Math.floor(whole.length / 2)] ?? 0;
 }
 
 function pct(sorted: Float64Array, p: number): string {

@@ -61,9 +61,9 @@ const ConfigSchema = Type.Object({
   /** Webhooks: an attempt that has no 2xx answer within this many ms is a failure. */
   WEBHOOK_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100, maximum: 60_000 }),
   /** Webhooks: most deliveries in flight to one endpoint at a time. */
-  WEBHOOK_CONCURRENCY_PER_ENDPOINT: Type.Integer({ default: 16, minimum: 1, maximum: 100 }),
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT: Type.Integer({ default: 32, minimum: 1, maximum: 100 }),
   /** Webhooks: most deliveries in flight in this process. */
-  WEBHOOK_CONCURRENCY: Type.Integer({ default: 64, minimum: 1, maximum: 1000 }),
+  WEBHOOK_CONCURRENCY: Type.Integer({ default: 128, minimum: 1, maximum: 1000 }),
   /** Webhooks: how often the delivery worker looks for due deliveries when idle, in ms. */
   WEBHOOK_INTERVAL_MS: Type.Integer({ default: 50, minimum: 1, maximum: 10_000 }),
   /** On first start with an empty database, create a demo account, simulator number and test key. */
