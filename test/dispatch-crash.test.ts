@@ -5,7 +5,6 @@
 // device history must show each of them sent exactly once — and nothing else.
 // Real time is unavoidable here; every wait is bounded.
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { after, describe, it } from "node:test";
 import { createAccount } from "../src/accounts/store.js";
 import { SIM } from "../src/backends/simulator.js";
@@ -14,6 +13,7 @@ import type { Db } from "../src/db/client.js";
 import { createKey } from "../src/keys/store.js";
 import { addNumber } from "../src/numbers/store.js";
 import { persistentStorage } from "./dispatch-support.js";
+import { type ServeProcess, startServe } from "./serve-process.js";
 
 const TOTAL = 300;
 const NUMBERS = ["+15555550100", "+15555550101", "+15555550102", "+15555550103", "+15555550104"];
@@ -27,55 +27,20 @@ const DEADLINE_MS = 75_000;
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Server {
-  child: ChildProcessWithoutNullStreams;
-  base: string;
-  exited: Promise<number | null>;
-}
+type Server = ServeProcess;
 
-async function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", "import { main } from './src/cli/main.ts'; process.exitCode = await main([\"node\", \"msgbubbles\", ...process.argv.slice(1)]);", "serve"],
-    {
-      env: {
-        ...process.env,
-        ...env,
-        HOST: "127.0.0.1",
-        PORT: "0",
-        LOG_LEVEL: "error",
-        CREATE_DEMO_ACCOUNT: "false",
-        SIMULATOR_DELIVERY_MS: "20",
-        SIMULATOR_READ_MS: "30",
-        DISPATCH_LEASE_MS: "1000",
-        DISPATCH_INTERVAL_MS: "5",
-      },
-      stdio: ["pipe", "pipe", "pipe"],
-    },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  let out = "";
-  let err = "";
-  child.stderr.on("data", (d: Buffer) => {
-    err += d.toString();
+const startServer = (env: Record<string, string>): Promise<Server> =>
+  startServe({
+    ...env,
+    HOST: "127.0.0.1",
+    PORT: "0",
+    LOG_LEVEL: "error",
+    CREATE_DEMO_ACCOUNT: "false",
+    SIMULATOR_DELIVERY_MS: "20",
+    SIMULATOR_READ_MS: "30",
+    DISPATCH_LEASE_MS: "1000",
+    DISPATCH_INTERVAL_MS: "5",
   });
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 20 s: ${out} ${err}`)), 20_000);
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}: ${out} ${err}`));
-    });
-  });
-  return { child, base, exited };
-}
 
 /** POSTs message `i` (Idempotency-Key k<i>); the id, or null when the server did not answer. */
 async function post(base: string, key: string, i: number): Promise<string | null> {

@@ -4,19 +4,15 @@
 // webhook-id: the documented at-least-once duplicate, which receivers drop by webhook-id.
 // Real time is unavoidable here (two server starts, one lease); every wait is bounded.
 import assert from "node:assert/strict";
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { after, describe, it } from "node:test";
 import { createAccount } from "../src/accounts/store.js";
 import { systemClock } from "../src/clock.js";
 import { createKey } from "../src/keys/store.js";
 import { persistentStorage } from "./dispatch-support.js";
+import { type ServeProcess, startServe } from "./serve-process.js";
 import { Receiver, verifyWith } from "./webhook-support.js";
 
-interface Server {
-  child: ChildProcessWithoutNullStreams;
-  base: string;
-  exited: Promise<number | null>;
-}
+type Server = ServeProcess;
 
 const ENV = {
   HOST: "127.0.0.1",
@@ -29,37 +25,8 @@ const ENV = {
   WEBHOOK_INTERVAL_MS: "20",
 };
 
-async function startServer(env: Record<string, string>): Promise<Server> {
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "--input-type=module", "-e", "import { main } from './src/cli/main.ts'; process.exitCode = await main([\"node\", \"msgbubbles\", ...process.argv.slice(1)]);", "serve"],
-    { env: { ...process.env, ...env, ...ENV }, stdio: ["pipe", "pipe", "pipe"] },
-  );
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  let out = "";
-  let err = "";
-  child.stderr.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
-  const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 20 s: ${out} ${err}`)), 20_000);
-    child.stdout.on("data", (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m?.[1]) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}: ${out} ${err}`));
-    });
-  });
-  return { child, base, exited };
-}
+const startServer = (env: Record<string, string>): Promise<Server> => startServe({ ...env, ...ENV });
 
-/** Resolves when `p` does, or fails after `ms` of real time. */
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
