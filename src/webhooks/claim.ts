@@ -47,7 +47,6 @@ interface Candidate {
  */
 export async function claimDue(db: Db, now: number, limits: ClaimLimits): Promise<ClaimedDelivery[]> {
   if (limits.max <= 0) return [];
-  const saturated = [...limits.busy].filter(([, n]) => n >= limits.perEndpoint).map(([id]) => id);
   // Rows of endpoints this process has partly busy are filtered below, at most one per busy
   // attempt: asking for that many more keeps the batch full.
   const inFlight = [...limits.busy.values()].reduce((a, b) => a + b, 0);
@@ -79,13 +78,7 @@ export async function claimDue(db: Db, now: number, limits: ClaimLimits): Promis
     // endpoints may have due rows further down. Look for them endpoint by endpoint, so a slow
     // endpoint's backlog never holds up the rest.
     if (candidates.rows.length >= window && chosen.length < limits.max) {
-      const full = [...new Set([...saturated, ...[...taken].filter(([id, n]) => n + (limits.busy.get(id) ?? 0) >= limits.perEndpoint).map(([id]) => id)])];
-      const others = await trx
-        .selectFrom("webhook_endpoints")
-        .select("id")
-        .where("enabled", "=", 1)
-        .$if(full.length > 0, (q) => q.where("id", "not in", full))
-        .execute();
+      const others = await trx.selectFrom("webhook_endpoints").select("id").where("enabled", "=", 1).execute();
       for (const { id } of others) {
         if (chosen.length >= limits.max) break;
         const room = limits.perEndpoint - (limits.busy.get(id) ?? 0) - (taken.get(id) ?? 0);
@@ -95,7 +88,7 @@ export async function claimDue(db: Db, now: number, limits: ClaimLimits): Promis
           .select(["id", "endpoint_id"])
           .where("endpoint_id", "=", id)
           .where("next_attempt_at", "<=", now)
-          .where("id", "not in", chosen.length > 0 ? chosen : [""])
+          .$if(chosen.length > 0, (q) => q.where("id", "not in", chosen))
           .orderBy("next_attempt_at")
           .limit(room)
           .execute();

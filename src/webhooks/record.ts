@@ -40,12 +40,13 @@ const markDelivered = preparedQuery(
 );
 
 /**
- * Writes an attempt's outcome in one transaction, fenced by the lease token: a worker whose lease
- * expired (another one took the delivery over) changes nothing. Then the endpoint's health:
- * a success clears its failure clock; a failure starts it, and disables the endpoint once every
- * attempt has failed for DISABLE_AFTER_MS (WH-R5); a 410 disables it at once (WH-R4).
+ * Writes a failed attempt's outcome in one transaction, fenced by the lease token: a worker whose
+ * lease expired (another one took the delivery over) changes nothing. Then the endpoint's health:
+ * a failure starts its failure clock, and disables the endpoint once every attempt has failed for
+ * DISABLE_AFTER_MS (WH-R5); a 410 disables it at once (WH-R4). Successes go through
+ * recordDelivered, in batches.
  */
-export async function recordOutcome(deps: RecordDeps, d: ClaimedDelivery, outcome: AttemptOutcome): Promise<RecordedAs> {
+export async function recordOutcome(deps: RecordDeps, d: ClaimedDelivery, outcome: Exclude<AttemptOutcome, { kind: "delivered" }>): Promise<RecordedAs> {
   const { clock, log } = deps;
   return deps.db.transaction(async (trx) => {
     const now = clock.now();
@@ -58,15 +59,12 @@ export async function recordOutcome(deps: RecordDeps, d: ClaimedDelivery, outcom
       lease_token: null,
       last_attempt_at: iso(d.claimedAt),
       last_status_code: outcome.kind === "blocked" ? null : outcome.status,
-      last_error: outcome.kind === "delivered" ? null : errorText(outcome),
+      last_error: errorText(outcome),
       updated_at: iso(now),
     };
     let set: Partial<WebhookDeliveriesTable>;
     let as: RecordedAs;
-    if (outcome.kind === "delivered") {
-      set = { ...base, status: "delivered", next_attempt_at: null };
-      as = "delivered";
-    } else if (outcome.kind === "blocked") {
+    if (outcome.kind === "blocked") {
       // Dropped: the host now points somewhere it must not (WH-R8); retrying cannot help.
       set = { ...base, status: "blocked", next_attempt_at: null };
       as = "blocked";
@@ -81,18 +79,10 @@ export async function recordOutcome(deps: RecordDeps, d: ClaimedDelivery, outcom
         as = endpoint.enabled === 1 ? "retrying" : "paused";
       }
     }
-    // The common outcome by a compiled statement; the others are rare enough to build.
-    const updated =
-      as === "delivered"
-        ? changed(await markDelivered(trx, base.last_attempt_at, base.last_status_code, base.updated_at, d.id, d.leaseToken))
-        : Number((await trx.updateTable("webhook_deliveries").set(set).where("id", "=", d.id).where("lease_token", "=", d.leaseToken).executeTakeFirst()).numUpdatedRows);
-    if (updated !== 1) return "lost_lease";
+    const res = await trx.updateTable("webhook_deliveries").set(set).where("id", "=", d.id).where("lease_token", "=", d.leaseToken).executeTakeFirst();
+    if (Number(res.numUpdatedRows) !== 1) return "lost_lease";
 
     const ctx = { webhook_id: d.endpointId, delivery_id: d.id, event_id: d.event?.id, attempts: d.attempts };
-    if (outcome.kind === "delivered") {
-      if (endpoint.failing_since !== null) await trx.updateTable("webhook_endpoints").set({ failing_since: null }).where("id", "=", endpoint.id).execute();
-      return as;
-    }
     if (as === "failed") log?.warn(ctx, "webhook delivery failed: every attempt of the schedule failed; kept for a manual retry");
     if (as === "blocked") log?.warn(ctx, "webhook delivery dropped: the endpoint's host resolves to a non-public address");
     if (outcome.kind === "failed" && outcome.gone) {
