@@ -1,7 +1,8 @@
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { type Static, Type } from "typebox";
 import type { Services } from "../app.js";
-import type { WebhookEndpointsTable } from "../db/schema.js";
+import type { Tx } from "../db/client.js";
+import type { WebhookDeliveriesTable, WebhookEndpointsTable } from "../db/schema.js";
 import { Envelope, ListEnvelope, commonErrors, list, ok } from "../http/envelope.js";
 import { resolveCursor } from "../http/pagination.js";
 import type { Scope } from "../messages/store.js";
@@ -24,6 +25,25 @@ export function register(app: FastifyInstance, s: Services): void {
   const scope = (req: { auth: Scope }): Scope => ({ accountId: req.auth.accountId, mode: req.auth.mode });
   /** The URL as checked at registration, normalised (WHATWG); DNS runs before any transaction. */
   const checkUrl = async (raw: string) => (await s.checkWebhookUrl(raw)).href;
+  /** Queues one delivery of endpoint :id (a test event, a retry), idempotently; 202 with it. */
+  const queueDelivery = async (
+    req: FastifyRequest<{ Params: { id: string } }>,
+    reply: FastifyReply,
+    queue: (trx: Tx, sc: Scope) => Promise<WebhookDeliveriesTable>,
+  ) => {
+    const sc = scope(req);
+    const data = await s.idempotency.create(req, reply, {
+      resourceType: "webhook_delivery",
+      status: 202,
+      create: async (trx) => {
+        const row = await queue(trx, sc);
+        return { id: row.id, body: toDelivery(row) };
+      },
+      load: async (db, id) => toDelivery(await getDeliveryRow(db, (await getEndpointRow(db, sc, req.params.id)).id, id)),
+    });
+    s.webhooks.wake();
+    return ok(req, data);
+  };
 
   app.post<{ Body: Static<typeof WebhookIn> }>(
     "/webhooks",
@@ -101,20 +121,7 @@ export function register(app: FastifyInstance, s: Services): void {
   app.post<{ Params: Static<typeof WebhookParams> }>(
     "/webhooks/:id/test",
     { schema: { tags, summary: "Send a signed webhook.test event to this endpoint", params: WebhookParams, body: NoBody, response: { 200: OneDelivery, 202: OneDelivery, ...errors } } },
-    async (req, reply) => {
-      const sc = scope(req);
-      const data = await s.idempotency.create(req, reply, {
-        resourceType: "webhook_delivery",
-        status: 202,
-        create: async (trx) => {
-          const row = await queueTestEvent(trx, s.clock, sc, req.params.id);
-          return { id: row.id, body: toDelivery(row) };
-        },
-        load: async (db, id) => toDelivery(await getDeliveryRow(db, (await getEndpointRow(db, sc, req.params.id)).id, id)),
-      });
-      s.webhooks.wake();
-      return ok(req, data);
-    },
+    async (req, reply) => queueDelivery(req, reply, (trx, sc) => queueTestEvent(trx, s.clock, sc, req.params.id)),
   );
 
   app.get<{ Params: Static<typeof WebhookParams>; Querystring: Static<typeof DeliveryListQuery> }>(
@@ -134,19 +141,6 @@ export function register(app: FastifyInstance, s: Services): void {
   app.post<{ Params: Static<typeof DeliveryParams> }>(
     "/webhooks/:id/deliveries/:delivery_id/retry",
     { schema: { tags, summary: "Redeliver now", params: DeliveryParams, body: NoBody, response: { 200: OneDelivery, 202: OneDelivery, ...errors } } },
-    async (req, reply) => {
-      const sc = scope(req);
-      const data = await s.idempotency.create(req, reply, {
-        resourceType: "webhook_delivery",
-        status: 202,
-        create: async (trx) => {
-          const row = await retryDelivery(trx, s.clock, sc, req.params.id, req.params.delivery_id);
-          return { id: row.id, body: toDelivery(row) };
-        },
-        load: async (db, id) => toDelivery(await getDeliveryRow(db, (await getEndpointRow(db, sc, req.params.id)).id, id)),
-      });
-      s.webhooks.wake();
-      return ok(req, data);
-    },
+    async (req, reply) => queueDelivery(req, reply, (trx, sc) => retryDelivery(trx, s.clock, sc, req.params.id, req.params.delivery_id)),
   );
 }
