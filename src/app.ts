@@ -32,6 +32,8 @@ import { Webhook, WebhookDelivery } from "./webhooks/schemas.js";
 import { policyFromConfig, type Resolver, systemResolver } from "./webhooks/address-policy.js";
 import { checkWebhookUrl } from "./webhooks/url-check.js";
 import { WebhookWorker } from "./webhooks/worker.js";
+import { DeviceMonitor } from "./backends/monitor.js";
+import * as ingest from "./backends/ingest-route.js";
 
 export interface AppDeps {
   config: Config;
@@ -66,6 +68,8 @@ export interface Services {
   checkWebhookUrl(raw: string): Promise<URL>;
   /** Attachment storage, signed URLs and upload/media settings (src/attachments). */
   attachments: AttachmentService;
+  /** Health checks, webhook subscription and polling of real devices; serve starts it, tests tick() it. */
+  devices: DeviceMonitor;
 }
 
 const NO_QUERY = { type: "object", properties: {}, additionalProperties: false } as const;
@@ -159,7 +163,9 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
       required: config.IDEMPOTENCY_REQUIRED,
     }),
     attachments: await createAttachmentService({ db, clock, config, address: () => app.server.address() }),
+    devices: undefined as unknown as DeviceMonitor, // set just below: it needs the other services
   };
+  services.devices = new DeviceMonitor({ db, clock, config, backends, log: app.log, tools: (n) => ingest.ingestTools(services, n) });
   const limiter = deps.limiter ?? (db.dialect === "postgres" ? new DatabaseRateLimiter(db) : new MemoryRateLimiter());
 
   health.register(app, { db, metrics });
@@ -190,10 +196,13 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   );
   // Signed attachment URLs: beside /v1's key check, since the signature is their authority.
   attachments.registerSigned(app, services);
+  // Device webhooks: authenticated by the secret in their URL (and WAHA's HMAC), not an API key.
+  ingest.register(app, services);
   app.decorate("services", services);
   // Attempts in flight finish and are recorded before the database goes away (each is bounded
   // by WEBHOOK_TIMEOUT_MS); the agent's sockets are closed.
   app.addHook("onClose", async () => {
+    await services.devices.stop();
     await services.webhooks.stop();
   });
   return app;

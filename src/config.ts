@@ -43,6 +43,8 @@ const ConfigSchema = Type.Object({
   DISPATCH_LEASE_MS: Type.Integer({ default: 60_000, minimum: 1000 }),
   /** How often the dispatcher looks for work when idle, in ms. */
   DISPATCH_INTERVAL_MS: Type.Integer({ default: 50, minimum: 1, maximum: 10_000 }),
+  /** How long a dispatcher tick waits for its sends before leaving slow ones to record themselves, in ms. */
+  DISPATCH_SEND_WAIT_MS: Type.Integer({ default: 1000, minimum: 1, maximum: 60_000 }),
   /** Most sending numbers served per dispatcher tick. */
   DISPATCH_BATCH: Type.Integer({ default: 500, minimum: 1, maximum: 10_000 }),
   /** How long a channel lookup (iMessage/WhatsApp reachability) is cached, in hours. */
@@ -70,6 +72,18 @@ const ConfigSchema = Type.Object({
   CREATE_DEMO_ACCOUNT: Type.Boolean({ default: true }),
   /** The address at which clients (and device back-ends) reach this server; shown in the demo curl line. */
   PUBLIC_URL: Type.Optional(Type.String({ pattern: "^https?://" })),
+  /** Real device back-ends: how often each number's device is health-checked and polled for missed events, in ms. */
+  DEVICE_POLL_INTERVAL_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 600_000 }),
+  /** Real device back-ends: a device call without an answer after this many ms is unreachable (a send: ambiguous). */
+  DEVICE_TIMEOUT_MS: Type.Integer({ default: 15_000, minimum: 100, maximum: 120_000 }),
+  /**
+   * Real device back-ends: a send waits this long for its answer (BlueBubbles holds a send open
+   * until it sees the message in chat.db, up to 2 minutes); then it is ambiguous and reconciled.
+   * Kept below DISPATCH_LEASE_MS so no other worker reconciles a send still in flight.
+   */
+  DEVICE_SEND_TIMEOUT_MS: Type.Integer({ default: 45_000, minimum: 100, maximum: 600_000 }),
+  /** Largest webhook body a device may post to its ingest URL, bytes. */
+  INGEST_BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
   /** Attachments: folder of the stored bytes; default `<DATA_DIR>/attachments`. */
   ATTACHMENTS_DIR: Type.Optional(Type.String({ minLength: 1 })),
   /** Attachments: largest single file of an upload (multipart part or presigned PUT), bytes; larger → 413. */
@@ -113,7 +127,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     });
     throw new Error(`Invalid configuration: ${problems.join("; ")}`);
   }
-  return input as unknown as Config;
+  const config = input as unknown as Config;
+  if (config.DEVICE_SEND_TIMEOUT_MS >= config.DISPATCH_LEASE_MS) {
+    // A send still in flight when its lease ends would be reconciled, and perhaps resent, by another worker.
+    throw new Error("Invalid configuration: DEVICE_SEND_TIMEOUT_MS must be less than DISPATCH_LEASE_MS");
+  }
+  return config;
 }
 
 /** A configuration with every default, for tests and tools; `overrides` win. */

@@ -39,6 +39,12 @@ export interface OutboundMessage {
    */
   attachments?: OutboundAttachment[];
   /**
+   * Reconcile only: when the unresolved attempt was last heard of (epoch ms). A device that may
+   * still be working on a send (BlueBubbles finishes one up to 2 minutes later) answers
+   * `unknown`, not `absent`, until that time is far enough behind.
+   */
+  attemptedAt?: number;
+  /**
    * Set for a message into a group: address the group by its device id (then `to` holds that
    * same id, never a handle). Absent for 1:1 messages, which keep using `to`.
    */

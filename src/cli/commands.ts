@@ -69,17 +69,34 @@ interface NumberOptions {
   backend?: string;
   label?: string;
   pace?: number;
+  url?: string;
+  password?: string;
+  apiKey?: string;
+  session?: string;
 }
+
+const BACKEND_HELP = "device back-end: simulator, bluebubbles (iMessage/SMS via a Mac) or waha (WhatsApp)";
+
+/** The real back-end's settings: --url and --password (BlueBubbles), --url, --api-key and --session (WAHA). */
+function backendOptions(cmd: Command): Command {
+  return cmd
+    .option("--url <url>", "the back-end server's URL (BlueBubbles Server or WAHA)")
+    .option("--password <password>", "BlueBubbles Server password")
+    .option("--api-key <key>", "WAHA API key (X-Api-Key)")
+    .option("--session <name>", "WAHA session name (default: default)");
+}
+
+const settingsOf = (o: NumberOptions) => ({ url: o.url, password: o.password, apiKey: o.apiKey, session: o.session });
 
 export function numbersCommands(program: Command, run: Run): void {
   const numbers = program.command("numbers").description("Manage sending numbers");
-  numbers
-    .command("add")
+  backendOptions(numbers
+    .command("add"))
     .description("Assign a sending number to an account")
     .requiredOption("--account <id>", "account id")
     .requiredOption("--handle <e164>", "the number, E.164 (+15555550123)")
     .requiredOption("--channels <list>", "comma-separated: imessage,sms,whatsapp")
-    .requiredOption("--backend <name>", "device back-end: simulator")
+    .requiredOption("--backend <name>", BACKEND_HELP)
     .option("--label <text>", "a label shown in GET /v1/numbers")
     .option("--pace <n>", "outbound messages per minute (default 60)", int("--pace"))
     .action((o: NumberOptions & { account: string; handle: string; channels: string; backend: string }) =>
@@ -89,6 +106,7 @@ export function numbersCommands(program: Command, run: Run): void {
           handle: o.handle,
           channels: o.channels,
           backend: o.backend,
+          settings: settingsOf(o),
           label: o.label,
           pace: o.pace,
         }),
@@ -99,11 +117,11 @@ export function numbersCommands(program: Command, run: Run): void {
     .description("List numbers")
     .option("--account <id>", "only this account's")
     .action((o: { account?: string }) => run((db) => listNumbers(db.kysely, o.account)));
-  numbers
-    .command("update <handle>")
-    .description("Change a number's channels, back-end, label or pace")
+  backendOptions(numbers
+    .command("update <handle>"))
+    .description("Change a number's channels, back-end, label or pace (a back-end replaces the one serving the same channels)")
     .option("--channels <list>", "comma-separated: imessage,sms,whatsapp")
-    .option("--backend <name>", "device back-end: simulator")
+    .option("--backend <name>", BACKEND_HELP)
     .option("--label <text>", "label ('' clears it)")
     .option("--pace <n>", "outbound messages per minute", int("--pace"))
     .action((handle: string, o: NumberOptions) => {
@@ -112,6 +130,7 @@ export function numbersCommands(program: Command, run: Run): void {
         updateNumber(db.kysely, systemClock, handle, {
           channels: o.channels,
           backend: o.backend,
+          settings: settingsOf(o),
           label: o.label === undefined ? undefined : o.label === "" ? null : o.label,
           pace: o.pace,
         }),

@@ -35,8 +35,11 @@ export async function serve(io: Io): Promise<void> {
     );
   }
   const maintenance = startMaintenance({ db, clock: systemClock, config, log: app.log });
+  // Real devices post their events to PUBLIC_URL; without it, to the address we listen on.
+  config.PUBLIC_URL ??= address;
   app.services.dispatcher.start();
   app.services.webhooks.start();
+  app.services.devices.start();
 
   await new Promise<void>((resolve) => {
     const stop = async () => {

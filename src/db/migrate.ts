@@ -7,6 +7,7 @@ import * as m0004 from "./migrations/0004-webhooks.js";
 import * as m0005 from "./migrations/0005-attachments.js";
 import * as m0006 from "./migrations/0006-groups.js";
 import * as m0007 from "./migrations/0007-webhook-endpoint-due.js";
+import * as m0008 from "./migrations/0008-device-links.js";
 
 // Migrations are imported statically (not read from a folder at run time) so the compiled
 // server and the tests see exactly the same list, in order.
@@ -18,6 +19,7 @@ const migrations: [string, Migration][] = [
   ["0005-attachments", m0005],
   ["0006-groups", m0006],
   ["0007-webhook-endpoint-due", m0007],
+  ["0008-device-links", m0008],
 ];
 
 /**

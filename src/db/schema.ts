@@ -43,6 +43,8 @@ export interface NumbersTable {
   status: "online" | "offline";
   /** Status seen by test keys: the simulator's, set through the test helpers. */
   test_status: "online" | "offline";
+  /** Comma-separated channels whose back-end is down (live mode); "" when all are up. */
+  offline_channels: string;
   created_at: string;
   updated_at: string;
 }
@@ -276,6 +278,17 @@ export interface SimulatorAttachmentsTable {
   voice_note: number;
 }
 
+/** A number's link to one of its real device back-ends (migration 0008). */
+export interface DeviceLinksTable {
+  number_id: string;
+  backend: string;
+  status: "online" | "offline";
+  /** The reconciliation poller's last-seen device time, epoch ms. */
+  cursor: number;
+  subscribed_url: string | null;
+  checked_at: number;
+}
+
 export interface Database {
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
@@ -295,4 +308,5 @@ export interface Database {
   attachments: AttachmentsTable;
   server_secrets: ServerSecretsTable;
   simulator_attachments: SimulatorAttachmentsTable;
+  device_links: DeviceLinksTable;
 }

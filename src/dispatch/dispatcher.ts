@@ -71,6 +71,8 @@ export class Dispatcher {
   private running = false;
   private stopped = true;
   private ticking: Promise<number> | null = null;
+  /** Sends that outlived their tick (a slow device): each records its own outcome when it answers. */
+  private readonly late = new Set<Promise<void>>();
 
   constructor(private readonly deps: DispatcherDeps) {}
 
@@ -114,11 +116,17 @@ export class Dispatcher {
     if (!this.stopped) this.timer = setTimeout(this.loop, work > 0 ? 0 : this.deps.config.DISPATCH_INTERVAL_MS);
   };
 
-  /** Stops claiming new work; an in-flight tick finishes (its leases protect the rest). */
+  /** Stops claiming new work; an in-flight tick and late sends finish (their leases protect the rest). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     if (this.running && this.ticking) await this.ticking.catch(() => 0);
+    await this.settled();
+  }
+
+  /** Waits for sends still waiting on a slow device (each is bounded by DEVICE_SEND_TIMEOUT_MS). */
+  async settled(): Promise<void> {
+    while (this.late.size > 0) await Promise.all([...this.late]);
   }
 
   private async pass(): Promise<number> {
@@ -203,6 +211,8 @@ export class Dispatcher {
           claimed.row.channel = channel;
           const backend = this.deps.backends.for(claimed.number, claimed.row.mode);
           const out = await addressedForDevice(this.db.kysely, claimed.row, this.outbound(claimed.row, channel));
+          // When the unresolved attempt was last heard of: its claim, or its ambiguous answer.
+          out.attemptedAt = Date.parse(claimed.row.updated_at);
           outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), out);
         }
       } catch (err) {
@@ -224,12 +234,34 @@ export class Dispatcher {
     };
   }
 
-  /** Claims the next message of every lane whose pace allows, then sends them. */
+  /**
+   * Claims the next message of every lane whose pace allows, then sends them. The outcomes that
+   * arrive within DISPATCH_SEND_WAIT_MS are recorded together; a send still waiting on its device
+   * after that (a BlueBubbles send can block for minutes) records itself when it answers, so one
+   * slow device never holds up the other lanes. Its own lane stays blocked meanwhile: it has a
+   * message `sending`.
+   */
   private async dispatch(now: number): Promise<number> {
     const claimed = await this.claim(now);
     if (claimed.length === 0) return 0;
-    const results = await Promise.all(claimed.map(async (c): Promise<[Claimed, Outcome]> => [c, await this.send(c)]));
-    await this.record(this.deps.clock.now(), results);
+    const early: [Claimed, Outcome][] = [];
+    let collecting = true;
+    const sends = Promise.all(
+      claimed.map(async (c) => {
+        const outcome = await this.send(c);
+        if (collecting) early.push([c, outcome]);
+        else await this.record(this.deps.clock.now(), [[c, outcome]]).catch((err) => this.deps.log?.error({ err, message_id: c.row.id }, "recording a late send failed"));
+      }),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const allAnswered = await Promise.race([sends.then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), this.deps.config.DISPATCH_SEND_WAIT_MS)))]);
+    clearTimeout(timer);
+    collecting = false;
+    if (!allAnswered) {
+      const late: Promise<void> = sends.then(() => undefined).finally(() => this.late.delete(late));
+      this.late.add(late);
+    }
+    if (early.length > 0) await this.record(this.deps.clock.now(), early);
     return claimed.length;
   }
 

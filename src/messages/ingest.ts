@@ -10,6 +10,7 @@ import { applyGroupChanged, type DeviceGroup, type GroupChangedEvent, groupChatF
 import { laneIdOf } from "../dispatch/lanes.js";
 import { reactionsOf, toMessage } from "./store.js";
 import { attachmentsByMessage, claimAttachments, publicAttachments } from "../attachments/store.js";
+import { applyDeviceUpdate, type DeviceUpdateEvent } from "./ingest-updates.js";
 
 /**
  * Signals from a device back-end, already normalised: acks of our messages (by the device's id),
@@ -23,6 +24,7 @@ export type DeviceEvent =
   | { kind: "delivered"; deviceId: string; at: number }
   | { kind: "read"; deviceId: string; at: number }
   | { kind: "failed"; deviceId: string; code: string; message: string }
+  | DeviceUpdateEvent
   | { kind: "received"; numberHandle: string; mode: Mode; from: string; text: string | null; channel: ChannelName; deviceId: string; at: number; group?: DeviceGroup; attachmentIds?: string[] }
   | { kind: "reaction"; numberHandle: string; mode: Mode; from: string; targetDeviceId: string; reaction: string; remove: boolean; at: number }
   | { kind: "typing"; numberHandle: string; mode: Mode; from: string; state: "start" | "stop"; at: number }
@@ -55,6 +57,8 @@ export async function applyDeviceEvents(trx: Tx, clock: Clock, events: DeviceEve
       case "group_changed":
         await applyGroupChanged(trx, clock, e, out);
         break;
+      default:
+        await applyDeviceUpdate(trx, clock, e, out);
     }
   }
   await emitEvents(trx, clock, out);
@@ -72,7 +76,7 @@ const markRead = preparedQuery(
   [":updated", ":read", ":delivered", ":id"],
 );
 
-async function byDeviceId(trx: Tx, deviceId: string) {
+export async function byDeviceId(trx: Tx, deviceId: string) {
   return (await selectByDeviceId(trx, deviceId))[0];
 }
 
@@ -165,17 +169,19 @@ async function applyReaction(trx: Tx, e: Extract<DeviceEvent, { kind: "reaction"
   const target = await byDeviceId(trx, e.targetDeviceId);
   if (!target) return;
   const reaction = { message_id: target.id, handle: e.from, reaction: e.reaction, created_at: iso(e.at) };
-  await saveReaction(trx, reaction, e.remove);
+  // Devices repeat themselves (BlueBubbles fires new-message twice): only a change is an event.
+  if (!(await saveReaction(trx, reaction, e.remove))) return;
   out.push({ accountId: target.account_id, mode: target.mode, type: "message.reaction", data: reactionData(target, reaction, e.remove) });
 }
 
-/** Adds or removes one (message, handle, reaction); adding twice is one reaction. */
-export async function saveReaction(trx: Tx, r: { message_id: string; handle: string; reaction: string; created_at: string }, remove: boolean) {
+/** Adds or removes one (message, handle, reaction); adding twice is one reaction. True when it changed something. */
+export async function saveReaction(trx: Tx, r: { message_id: string; handle: string; reaction: string; created_at: string }, remove: boolean): Promise<boolean> {
   if (remove) {
-    await trx.deleteFrom("message_reactions").where("message_id", "=", r.message_id).where("handle", "=", r.handle).where("reaction", "=", r.reaction).execute();
-  } else {
-    await trx.insertInto("message_reactions").values(r).onConflict((oc) => oc.columns(["message_id", "handle", "reaction"]).doNothing()).execute();
+    const res = await trx.deleteFrom("message_reactions").where("message_id", "=", r.message_id).where("handle", "=", r.handle).where("reaction", "=", r.reaction).executeTakeFirst();
+    return Number(res.numDeletedRows) > 0;
   }
+  const res = await trx.insertInto("message_reactions").values(r).onConflict((oc) => oc.columns(["message_id", "handle", "reaction"]).doNothing()).executeTakeFirst();
+  return Number(res.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
 export function reactionData(target: MessagesTable, r: { handle: string; reaction: string; created_at: string }, removed: boolean) {

@@ -40,9 +40,11 @@ export function requireOnline(number: NumbersTable, scope: Scope): void {
   if (statusFor(number, scope.mode) === "offline") throw new ApiError("device_offline", `The device of ${number.handle} is offline. Safe to retry.`);
 }
 
-function checkForcedChannel(number: NumbersTable, channel: ChannelName | undefined): ChannelName | null {
+function checkForcedChannel(number: NumbersTable, channel: ChannelName | undefined, scope: Scope): ChannelName | null {
   if (!channel) return null;
-  if (!number.channels.split(",").includes(channel)) {
+  // Live WhatsApp needs a working WAHA session (the device monitor keeps offline_channels).
+  const sessionDown = channel === "whatsapp" && scope.mode === "live" && number.offline_channels.split(",").includes("whatsapp");
+  if (!number.channels.split(",").includes(channel) || sessionDown) {
     throw new ApiError(
       "invalid_from_handle",
       channel === "whatsapp" ? `${number.handle} has no connected WhatsApp session.` : `${number.handle} does not send ${channel}.`,
@@ -90,7 +92,7 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     to = recipient.handle;
     number = await senderNumber(trx, scope, input.from_handle);
   }
-  const forced = chat?.is_group === 1 ? groupChannel(chat, input.channel) : checkForcedChannel(number, input.channel);
+  const forced = chat?.is_group === 1 ? groupChannel(chat, input.channel) : checkForcedChannel(number, input.channel, scope);
   if (input.reply_to) {
     const target = await trx.selectFrom("messages").select("id").where("id", "=", input.reply_to).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
     if (!target) throw new ApiError("not_found", "reply_to is not a message of this account.");

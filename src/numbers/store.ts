@@ -10,9 +10,7 @@ import { prepared } from "../db/prepared.js";
 export const CHANNELS = ["imessage", "sms", "whatsapp"] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-/** Back-ends a number can be served by. Real device back-ends arrive with their own issue. */
-export const BACKENDS = ["simulator"] as const;
-export type BackendName = (typeof BACKENDS)[number];
+import { type BackendSettings, checkBackend, checkServed, withBackend } from "./backend-config.js";
 
 /** The operator's full view of a number (CLI). The public API shows a subset (numbers/schemas.ts). */
 export interface NumberRecord {
@@ -52,13 +50,6 @@ export function parseChannels(input: string | readonly string[]): Channel[] {
   return CHANNELS.filter((c) => parts.includes(c));
 }
 
-function checkBackend(backend: string): BackendName {
-  if (!(BACKENDS as readonly string[]).includes(backend)) {
-    throw new ApiError("invalid_request", `backend must be one of: ${BACKENDS.join(", ")}.`);
-  }
-  return backend as BackendName;
-}
-
 function checkPace(pace: number | null | undefined): number | null {
   if (pace === undefined || pace === null) return null;
   if (!Number.isInteger(pace) || pace < 1 || pace > 6000) {
@@ -83,23 +74,27 @@ export interface AddNumberInput {
   handle: string;
   channels: string | readonly string[];
   backend: string;
+  /** The real back-end's settings (--url, --password, --api-key, --session). */
+  settings?: BackendSettings | undefined;
   label?: string | null | undefined;
   pace?: number | null | undefined;
 }
 
 export async function addNumber(db: Tx, clock: Clock, input: AddNumberInput): Promise<NumberRecord> {
   const handle = checkHandle(input.handle);
+  const channels = parseChannels(input.channels);
+  const backend = withBackend(null, checkBackend(input.backend), input.settings ?? {}, channels);
   const row: NumbersTable = {
     id: uuidv7(clock.now()),
     account_id: input.accountId,
     handle,
-    channels: parseChannels(input.channels).join(","),
+    channels: channels.join(","),
     label: checkLabel(input.label),
-    backend: checkBackend(input.backend),
-    backend_config: "{}",
+    ...backend,
     pace_per_minute: checkPace(input.pace),
     status: "online",
     test_status: "online",
+    offline_channels: "",
     created_at: iso(clock.now()),
     updated_at: iso(clock.now()),
   };
@@ -134,15 +129,19 @@ export async function listNumbers(db: Tx, accountId?: string): Promise<NumberRec
 export interface UpdateNumberInput {
   channels?: string | readonly string[] | undefined;
   backend?: string | undefined;
+  settings?: BackendSettings | undefined;
   label?: string | null | undefined;
   pace?: number | null | undefined;
 }
 
 export async function updateNumber(db: Tx, clock: Clock, handle: string, input: UpdateNumberInput): Promise<NumberRecord> {
   const current = await getNumber(db, handle);
+  const row = await db.selectFrom("numbers").select(["backend", "backend_config"]).where("id", "=", current.id).executeTakeFirstOrThrow();
   const set: Partial<NumbersTable> = { updated_at: iso(clock.now()) };
-  if (input.channels !== undefined) set.channels = parseChannels(input.channels).join(",");
-  if (input.backend !== undefined) set.backend = checkBackend(input.backend);
+  const channels = input.channels !== undefined ? parseChannels(input.channels) : current.channels;
+  set.channels = channels.join(",");
+  if (input.backend !== undefined) Object.assign(set, withBackend(row, checkBackend(input.backend), input.settings ?? {}, channels));
+  else checkServed(row.backend.split(","), channels);
   if (input.label !== undefined) set.label = checkLabel(input.label);
   if (input.pace !== undefined) set.pace_per_minute = checkPace(input.pace);
   await db.updateTable("numbers").set(set).where("id", "=", current.id).execute();
