@@ -24,6 +24,7 @@ import * as lookup from "./lookup/routes.js";
 import * as testHelpers from "./test-helpers/routes.js";
 import { Backends } from "./backends/registry.js";
 import { SimulatorBackend } from "./backends/simulator.js";
+import { BlueBubblesBackend } from "./backends/bluebubbles/backend.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import * as webhooks from "./webhooks/routes.js";
 import * as attachments from "./attachments/routes.js";
@@ -144,7 +145,10 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
   const backends =
-    deps.backends ?? new Backends(new SimulatorBackend(db, clock, { deliveryMs: config.SIMULATOR_DELIVERY_MS, readMs: config.SIMULATOR_READ_MS }));
+    deps.backends ??
+    new Backends(new SimulatorBackend(db, clock, { deliveryMs: config.SIMULATOR_DELIVERY_MS, readMs: config.SIMULATOR_READ_MS }), {
+      bluebubbles: new BlueBubblesBackend({ config, clock }),
+    });
   const webhookPolicy = policyFromConfig(config);
   const webhookResolver = deps.webhookResolver ?? systemResolver;
   const services: Services = {

@@ -1,6 +1,6 @@
 import { type Readable, Transform, type TransformCallback } from "node:stream";
 import { ApiError } from "../errors.js";
-import { uuidv7 } from "../ids.js";
+import { wallClockUuidv7 } from "../ids.js";
 import { SNIFF_BYTES, sniffMime } from "./sniff.js";
 import type { AttachmentStorage } from "./storage.js";
 
@@ -76,7 +76,7 @@ export async function receiveFile(
   source: Readable,
   opts: { maxFileBytes: number; budget: Budget; declaredType: string | null; stopSource: () => void },
 ): Promise<StoredFile> {
-  const key = uuidv7();
+  const key = wallClockUuidv7();
   const meter = new Meter(opts.maxFileBytes, opts.budget);
   // pipe() rather than pipeline(): a failing meter must not destroy an HTTP request (the 413
   // still has to be written on its socket); the caller says how to stop its source instead.

@@ -39,7 +39,7 @@ export interface OutboundMessage {
    */
   attachments?: OutboundAttachment[];
   /**
-   * Reconcile only: when the unresolved attempt was last heard of (epoch ms). A device that may
+   * Reconcile only: when the unresolved attempt began (epoch ms). A device that may
    * still be working on a send (BlueBubbles finishes one up to 2 minutes later) answers
    * `unknown`, not `absent`, until that time is far enough behind.
    */
@@ -111,6 +111,14 @@ export interface Capabilities {
   whatsapp: boolean | null;
 }
 
+/** A message a device action applies to: its device id, its 1:1 recipient, and for a group message the group's device id. */
+export interface MessageTarget {
+  deviceId: string;
+  to: string;
+  channel: ChannelName;
+  chatDeviceId?: string;
+}
+
 export interface DeviceBackend {
   readonly name: string;
   /** Is the number's device reachable now? Drives `status` and 503 device_offline. */
@@ -120,9 +128,9 @@ export interface DeviceBackend {
   send(number: DeviceNumber, message: OutboundMessage): Promise<SendOutcome>;
   /** Did an earlier, ambiguous attempt of this message reach the device? */
   reconcile(number: DeviceNumber, message: OutboundMessage): Promise<ReconcileOutcome>;
-  react(number: DeviceNumber, target: { deviceId: string; to: string; channel: ChannelName }, reaction: string, remove: boolean): Promise<ActionOutcome>;
-  edit(number: DeviceNumber, target: { deviceId: string; to: string; channel: ChannelName }, text: string): Promise<ActionOutcome>;
-  unsend(number: DeviceNumber, target: { deviceId: string; to: string; channel: ChannelName }): Promise<ActionOutcome>;
+  react(number: DeviceNumber, target: MessageTarget, reaction: string, remove: boolean): Promise<ActionOutcome>;
+  edit(number: DeviceNumber, target: MessageTarget, text: string): Promise<ActionOutcome>;
+  unsend(number: DeviceNumber, target: MessageTarget): Promise<ActionOutcome>;
   /** `chatDeviceId` is set for a group (its `remoteHandle` is then empty). */
   markRead(number: DeviceNumber, chat: { remoteHandle: string; channel: ChannelName; chatDeviceId?: string }): Promise<ActionOutcome>;
   typing(number: DeviceNumber, chat: { remoteHandle: string; channel: ChannelName; chatDeviceId?: string }, state: "start" | "stop"): Promise<ActionOutcome>;

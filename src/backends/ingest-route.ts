@@ -9,6 +9,8 @@ import { applyDeviceEvents } from "../messages/ingest.js";
 import { deviceNumber } from "./registry.js";
 import { IngestRefused, type IngestTools } from "./live.js";
 import type { NumbersTable } from "../db/schema.js";
+import { groupByDeviceId } from "../chats/group-store.js";
+import { participantsOf } from "../chats/group-change.js";
 
 /** Equal secrets, compared in constant time (the ingest URL's secret authenticates the device). */
 export function secretMatches(given: string | undefined, expected: string): boolean {
@@ -31,6 +33,10 @@ export function ingestTools(s: Services, number: NumbersTable): IngestTools {
         .where("messages.number_id", "=", number.id)
         .executeTakeFirst();
       return row ? { id: row.id, direction: row.direction, chatDeviceId: row.device_chat_id, remoteHandle: row.remote_handle } : null;
+    },
+    async groupParticipants(chatDeviceId) {
+      const chat = await groupByDeviceId(s.db.kysely, number.id, "live", chatDeviceId);
+      return chat ? participantsOf(chat) : null;
     },
   };
 }

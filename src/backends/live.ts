@@ -18,6 +18,8 @@ export interface IngestTools {
   storeMedia(media: InboundMedia): Promise<string>;
   /** Our message id for a device message id, when we know that message (BlueBubbles `updated-message` carries no chat). */
   messageByDeviceId(deviceId: string): Promise<{ id: string; direction: "inbound" | "outbound"; chatDeviceId: string | null; remoteHandle: string | null } | null>;
+  /** The members of one of the number's group chats as we know them (null: no such group here). */
+  groupParticipants(chatDeviceId: string): Promise<string[] | null>;
 }
 
 /** The ingest URL authenticates the device: its secret is in the query (BlueBubbles cannot sign). */

@@ -7,7 +7,7 @@ import { emitEvents, type EventRow } from "../events/catalog.js";
 import { isPhoneHandle } from "../handles.js";
 import { sql } from "kysely";
 import { changed, preparedQuery } from "../db/prepared.js";
-import { uuidv7 } from "../ids.js";
+import { timeOfUuidv7, uuidv7 } from "../ids.js";
 import type { OutboundMessage, ReconcileOutcome, SendOutcome } from "../backends/backend.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
 import { applyDeviceEvents } from "../messages/ingest.js";
@@ -211,8 +211,8 @@ export class Dispatcher {
           claimed.row.channel = channel;
           const backend = this.deps.backends.for(claimed.number, claimed.row.mode);
           const out = await addressedForDevice(this.db.kysely, claimed.row, this.outbound(claimed.row, channel));
-          // When the unresolved attempt was last heard of: its claim, or its ambiguous answer.
-          out.attemptedAt = Date.parse(claimed.row.updated_at);
+          // When the unresolved attempt began: its lease token is a uuidv7 made at the claim.
+          out.attemptedAt = timeOfUuidv7(claimed.row.lease_token) ?? Date.parse(claimed.row.updated_at);
           outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), out);
         }
       } catch (err) {

@@ -2,7 +2,7 @@ import { iso } from "../clock.js";
 import type { MessagesTable, NumbersTable } from "../db/schema.js";
 import { ApiError, type ErrorCode } from "../errors.js";
 import { emitEvents } from "../events/catalog.js";
-import type { ActionOutcome } from "../backends/backend.js";
+import type { ActionOutcome, MessageTarget } from "../backends/backend.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
 import { reactionData, saveReaction } from "./ingest.js";
 import { cancelQueued, type MessageDeps, requireOnline } from "./service.js";
@@ -38,8 +38,15 @@ async function onDevice(deps: ActionDeps, scope: Scope, row: MessagesTable, fail
   if (!outcome.ok) throw new ApiError(outcome.offline ? "device_offline" : failed, outcome.message);
 }
 
-function target(row: MessagesTable) {
-  return { deviceId: row.device_message_id ?? "", to: row.direction === "outbound" ? row.to_handle : row.from_handle, channel: row.channel ?? "imessage" };
+/** The message as its device addresses it; in a group, the device's chat too (BlueBubbles needs its chat GUID). */
+async function target(deps: ActionDeps, row: MessagesTable): Promise<MessageTarget> {
+  const chat = await deps.db.kysely.selectFrom("chats").select(["is_group", "device_chat_id"]).where("id", "=", row.chat_id).executeTakeFirst();
+  return {
+    deviceId: row.device_message_id ?? "",
+    to: row.direction === "outbound" ? row.to_handle : row.from_handle,
+    channel: row.channel ?? "imessage",
+    ...(chat?.is_group === 1 && chat.device_chat_id ? { chatDeviceId: chat.device_chat_id } : {}),
+  };
 }
 
 export async function editMessage(deps: ActionDeps, scope: Scope, id: string, text: string): Promise<MessagesTable> {
@@ -65,7 +72,8 @@ export async function editMessage(deps: ActionDeps, scope: Scope, id: string, te
   );
   if (Number(reserve.numUpdatedRows) !== 1) throw new ApiError("conflict", "Another edit of this message is in progress.");
   try {
-    await onDevice(deps, scope, row, "edit_failed", (b, n) => b.edit(n, target(row), text));
+    const to = await target(deps, row);
+    await onDevice(deps, scope, row, "edit_failed", (b, n) => b.edit(n, to, text));
   } catch (err) {
     await deps.db.transaction((trx) => trx.updateTable("messages").set({ edit_count: row.edit_count }).where("id", "=", row.id).execute());
     throw err;
@@ -92,7 +100,8 @@ export async function deleteMessage(deps: ActionDeps, scope: Scope, id: string):
   if (row.channel === "imessage" && now - Date.parse(row.sent_at ?? row.created_at) > UNSEND_WINDOW_MS) {
     throw new ApiError("conflict", "The 2-minute unsend window has passed.");
   }
-  await onDevice(deps, scope, row, "unsend_failed", (b, n) => b.unsend(n, target(row)));
+  const to = await target(deps, row);
+  await onDevice(deps, scope, row, "unsend_failed", (b, n) => b.unsend(n, to));
   return deps.db.transaction(async (trx) => {
     const set = { unsent_at: iso(now), updated_at: iso(now) };
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
@@ -118,7 +127,8 @@ export async function reactToMessage(deps: ActionDeps, scope: Scope, id: string,
       row.channel === "whatsapp" ? "body.reaction must be one emoji on WhatsApp." : `body.reaction must be one of: ${TAPBACKS.join(", ")}.`,
     );
   }
-  await onDevice(deps, scope, row, "reaction_failed", (b, n) => b.react(n, target(row), reaction, remove));
+  const to = await target(deps, row);
+  await onDevice(deps, scope, row, "reaction_failed", (b, n) => b.react(n, to, reaction, remove));
   const ourHandle = row.direction === "outbound" ? row.from_handle : row.to_handle;
   return deps.db.transaction(async (trx) => {
     const r = { message_id: row.id, handle: ourHandle, reaction, created_at: iso(deps.clock.now()) };

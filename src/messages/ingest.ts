@@ -26,6 +26,7 @@ export type DeviceEvent =
   | { kind: "failed"; deviceId: string; code: string; message: string }
   | DeviceUpdateEvent
   | { kind: "received"; numberHandle: string; mode: Mode; from: string; text: string | null; channel: ChannelName; deviceId: string; at: number; group?: DeviceGroup; attachmentIds?: string[] }
+  /** `reaction` "" with `remove`: the handle's reactions on the target, whichever they were (WhatsApp). */
   | { kind: "reaction"; numberHandle: string; mode: Mode; from: string; targetDeviceId: string; reaction: string; remove: boolean; at: number }
   | { kind: "typing"; numberHandle: string; mode: Mode; from: string; state: "start" | "stop"; at: number }
   | GroupChangedEvent;
@@ -168,10 +169,16 @@ export async function applyReceived(trx: Tx, clock: Clock, e: Extract<DeviceEven
 async function applyReaction(trx: Tx, e: Extract<DeviceEvent, { kind: "reaction" }>, out: EventRow[]) {
   const target = await byDeviceId(trx, e.targetDeviceId);
   if (!target) return;
-  const reaction = { message_id: target.id, handle: e.from, reaction: e.reaction, created_at: iso(e.at) };
-  // Devices repeat themselves (BlueBubbles fires new-message twice): only a change is an event.
-  if (!(await saveReaction(trx, reaction, e.remove))) return;
-  out.push({ accountId: target.account_id, mode: target.mode, type: "message.reaction", data: reactionData(target, reaction, e.remove) });
+  // WhatsApp removes a reaction without naming it (WAHA: empty text): remove what that handle had.
+  const names = e.remove && e.reaction === ""
+    ? (await trx.selectFrom("message_reactions").select("reaction").where("message_id", "=", target.id).where("handle", "=", e.from).execute()).map((r) => r.reaction)
+    : [e.reaction];
+  for (const name of names) {
+    const reaction = { message_id: target.id, handle: e.from, reaction: name, created_at: iso(e.at) };
+    // Devices repeat themselves (BlueBubbles fires new-message twice): only a change is an event.
+    if (!(await saveReaction(trx, reaction, e.remove))) continue;
+    out.push({ accountId: target.account_id, mode: target.mode, type: "message.reaction", data: reactionData(target, reaction, e.remove) });
+  }
 }
 
 /** Adds or removes one (message, handle, reaction); adding twice is one reaction. True when it changed something. */
