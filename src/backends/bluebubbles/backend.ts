@@ -164,6 +164,9 @@ export class BlueBubblesBackend implements LiveBackend {
     });
     if (!r.ok) return { ok: false, offline: !r.reached, message: r.helperDown ? PRIVATE_API_DOWN : r.message };
     const chat = r.data as { guid: string; messages?: { guid: string }[] };
+    // chat/new takes no name: the title is set right after. The group exists either way, so a
+    // refused rename does not undo it (the title can be set again with PATCH /v1/chats/:id).
+    if (group.title) await this.client.call(number, "PUT", chatPath(chat.guid), { json: { displayName: group.title } });
     return { ok: true, chatDeviceId: chat.guid, firstMessageDeviceId: chat.messages?.[0]?.guid ?? "" };
   }
 
