@@ -71,7 +71,7 @@ export function isUuid(s: string): boolean {
 
 /** The millisecond timestamp a uuidv7 was made at (its first 48 bits); null for anything else. */
 export function timeOfUuidv7(id: string | null): number | null {
-  if (!id || id[14] !== "7") return null;
+  if (id?.[14] !== "7") return null;
   const ms = Number.parseInt(id.replace(/-/g, "").slice(0, 12), 16);
   return Number.isFinite(ms) ? ms : null;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { addNumber } from "../src/numbers/store.js";
 import { ALICE, type BlueBubblesRig, blueBubblesRig, BOB, NUMBER } from "./bluebubbles-support.js";
 
 describe("bluebubbles back-end: sends through a (fake) Mac", () => {
@@ -155,5 +156,49 @@ describe("bluebubbles back-end: sends through a (fake) Mac", () => {
     assert.equal(smsOnly.json().data.imessage, false);
     assert.equal((await lookup()).json().data.imessage, false);
     assert.equal(asks(), before + 1, "the second answer came from the cache");
+  });
+});
+
+describe("bluebubbles back-end: a slow Mac holds up nobody else", () => {
+  let r: BlueBubblesRig;
+  before(async () => {
+    r = await blueBubblesRig({ DEVICE_SEND_TIMEOUT_MS: 5_000, DISPATCH_SEND_WAIT_MS: 20 });
+  });
+  after(() => r.close());
+
+  test("a send still waiting on its device records itself later; other numbers' sends go out meanwhile", async () => {
+    const other = "+15557010009";
+    await addNumber(r.t.db.kysely, r.t.clock, { accountId: r.account.id, handle: other, channels: "imessage,sms", backend: "bluebubbles", settings: { url: r.fake.url, password: r.fake.password } });
+    await r.t.app.services.devices.tick();
+    r.fake.hangNextSends(1, { ms: 1_500, sent: true });
+    const slow = await r.send({ to: ALICE, text: "slow one" });
+    r.t.clock.advance(1_000);
+    await r.t.app.services.dispatcher.tick(); // returns after DISPATCH_SEND_WAIT_MS, the send still in flight
+    assert.equal((await r.message(slow.id)).status, "sending");
+    const res = await r.t.call(r.account.liveKey, "POST", "/v1/messages", { from_handle: other, to: BOB, text: "fast one" });
+    const fast = res.json().data as { id: string };
+    await r.t.app.services.dispatcher.tick();
+    assert.ok(r.fake.sent.some((x) => x.tempGuid === fast.id), "the other number's send reached its device");
+    assert.equal((await r.message(slow.id)).status, "sending", "while the slow send still waits");
+    await r.settle();
+    assert.equal((await r.message(fast.id)).status, "sent");
+    assert.equal((await r.message(slow.id)).status, "sent");
+    assert.equal(r.fake.sent.filter((s) => s.text === "slow one").length, 1);
+  });
+
+  test("message-send-error for a message already sent fails it (BlueBubbles reports late errors)", async () => {
+    const m = await r.send({ to: ALICE, text: "fails later" });
+    await r.settle();
+    const guid = r.fake.sent.find((s) => s.tempGuid === m.id)?.guid ?? "";
+    const hook = new URL(r.fake.webhooks[0]?.url ?? "");
+    const res = await r.t.app.inject({
+      method: "POST",
+      url: `${hook.pathname}${hook.search}`,
+      payload: { type: "message-send-error", data: { guid, tempGuid: m.id, isFromMe: true, text: "fails later", error: 4, dateCreated: r.t.clock.now() } },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const row = await r.message(m.id);
+    assert.equal(row.status, "failed");
+    assert.deepEqual(row.error, { code: "undeliverable", message: "BlueBubbles reported send error 4." });
   });
 });

@@ -62,7 +62,7 @@ export function register(app: FastifyInstance, s: Services): void {
       async (req) => {
         const backend = s.backends.named(req.params.backend);
         const number = await s.db.kysely.selectFrom("numbers").selectAll().where("id", "=", req.params.number_id).executeTakeFirst();
-        if (!backend || !number || !number.backend.split(",").includes(backend.name)) throw new ApiError("not_found", "No such ingest URL.");
+        if (!backend || !number?.backend.split(",").includes(backend.name)) throw new ApiError("not_found", "No such ingest URL.");
         const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         let body: unknown;
         try {

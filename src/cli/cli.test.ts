@@ -135,6 +135,29 @@ describe("operator CLI", () => {
     assert.deepEqual((await cli(env, "numbers", "list", "--account", acct.id, "--json")).json(), []);
   });
 
+  it("numbers on real back-ends: BlueBubbles for iMessage/SMS, WAHA added for WhatsApp, routed by channel; secrets never printed", async () => {
+    const acct = (await cli(env, "accounts", "create", "--name", "Real", "--json")).json();
+    const add = await cli(env, "numbers", "add", "--account", acct.id, "--handle", "+15555550150", "--channels", "imessage,sms",
+      "--backend", "bluebubbles", "--url", "http://mac.local:1234/", "--password", "s3cret-pass", "--json");
+    assert.equal(add.code, 0, add.err);
+    assert.equal(add.json().backend, "bluebubbles");
+    assert.ok(!add.out.includes("s3cret-pass"));
+    const noWaha = await cli(env, "numbers", "update", "+15555550150", "--channels", "imessage,sms,whatsapp");
+    assert.notEqual(noWaha.code, 0);
+    assert.match(noWaha.err, /No back-end of this number serves whatsapp \(WhatsApp: --backend waha\)/);
+    const both = await cli(env, "numbers", "update", "+15555550150", "--channels", "imessage,sms,whatsapp", "--backend", "waha",
+      "--url", "http://waha.local:3000", "--api-key", "k3y-value", "--session", "support", "--json");
+    assert.equal(both.code, 0, both.err);
+    assert.equal(both.json().backend, "bluebubbles,waha");
+    assert.ok(!both.out.includes("k3y-value"));
+    const missing = await cli(env, "numbers", "add", "--account", acct.id, "--handle", "+15555550151", "--channels", "whatsapp", "--backend", "waha", "--url", "http://waha.local");
+    assert.match(missing.err, /--api-key is required/);
+    const badUrl = await cli(env, "numbers", "add", "--account", acct.id, "--handle", "+15555550151", "--channels", "imessage", "--backend", "bluebubbles", "--url", "mac.local", "--password", "x");
+    assert.match(badUrl.err, /--url must be an http\(s\) URL/);
+    const back = (await cli(env, "numbers", "update", "+15555550150", "--backend", "simulator", "--json")).json();
+    assert.equal(back.backend, "simulator");
+  });
+
   it("bad input: a clear error and a non-zero exit, in the API's error shape with --json", async () => {
     const acct = (await cli(env, "accounts", "create", "--name", "Bad", "--json")).json();
     const cases: [string[], RegExp][] = [

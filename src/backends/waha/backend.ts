@@ -9,11 +9,11 @@ import { digitsOf } from "../device-http.js";
 import { secretMatches } from "../ingest-route.js";
 import { IngestRefused, type IngestRequest, type IngestTools, type LiveBackend } from "../live.js";
 import { WahaClient, type WahaReply, seg, wahaConfig } from "./client.js";
-import { handleOfJid, isGroupChat, parseMessageId, personChat, sentIdOf } from "./ids.js";
+import { handleOfJid, isGroupChat, parseMessageId, personChat } from "./ids.js";
 import {
   type Envelope, fromAck, fromEdited, fromGroupChange, fromMessage, fromPresence, fromReaction, fromRevoked, type NormaliseContext, type WaMessage,
 } from "./normalise.js";
-import { reconcileMessage, sendMessage, sendOutcome } from "./send.js";
+import { reconcileMessage, sendMessage } from "./send.js";
 import { subscribeWebhook } from "./subscribe.js";
 
 /**
@@ -32,7 +32,7 @@ export class WahaBackend implements LiveBackend {
   /** Chats whose presence we subscribed to, per number (WAHA forgets them when the session restarts). */
   private readonly presence = new Map<string, Set<string>>();
 
-  constructor(private readonly deps: { config: Config }) {
+  constructor(deps: { config: Config }) {
     this.client = new WahaClient(deps.config);
   }
 
@@ -234,6 +234,3 @@ export class WahaBackend implements LiveBackend {
     }
   }
 }
-
-/** For tests and tools: a send answer's device id (both WAHA answer shapes). */
-export { sentIdOf, sendOutcome };
