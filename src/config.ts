@@ -23,6 +23,10 @@ const ConfigSchema = Type.Object({
   }),
   /** Largest JSON request body in bytes; larger bodies get 413 payload_too_large. */
   BODY_LIMIT_BYTES: Type.Integer({ default: 1_048_576, minimum: 1024 }),
+  /** Slow-loris: a connection that has not sent its request headers within this many ms is closed. */
+  HEADERS_TIMEOUT_MS: Type.Integer({ default: 10_000, minimum: 100, maximum: 120_000 }),
+  /** A request (headers and body, uploads included) not received in full within this many ms is closed. */
+  REQUEST_TIMEOUT_MS: Type.Integer({ default: 30_000, minimum: 100, maximum: 3_600_000 }),
   /** Default per-API-key request limit per minute (a key may carry its own, set by the CLI). */
   RATE_LIMIT_PER_MINUTE: Type.Integer({ default: 120, minimum: 1 }),
   /** Failed authentication attempts allowed per client IP per minute before 429. */
@@ -79,7 +83,8 @@ const ConfigSchema = Type.Object({
   /**
    * Real device back-ends: a send waits this long for its answer (BlueBubbles holds a send open
    * until it sees the message in chat.db, up to 2 minutes); then it is ambiguous and reconciled.
-   * Kept below DISPATCH_LEASE_MS so no other worker reconciles a send still in flight.
+   * Kept below DISPATCH_LEASE_MS so no other worker reconciles a send still in flight (unset, it
+   * becomes 3/4 of a shorter lease).
    */
   DEVICE_SEND_TIMEOUT_MS: Type.Integer({ default: 45_000, minimum: 100, maximum: 600_000 }),
   /** Largest webhook body a device may post to its ingest URL, bytes. */
@@ -128,9 +133,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`Invalid configuration: ${problems.join("; ")}`);
   }
   const config = input as unknown as Config;
+  // A send still in flight when its lease ends would be reconciled, and perhaps resent, by
+  // another worker: the send timeout stays below the lease (an explicit setting must say so).
   if (config.DEVICE_SEND_TIMEOUT_MS >= config.DISPATCH_LEASE_MS) {
-    // A send still in flight when its lease ends would be reconciled, and perhaps resent, by another worker.
-    throw new Error("Invalid configuration: DEVICE_SEND_TIMEOUT_MS must be less than DISPATCH_LEASE_MS");
+    if (env.DEVICE_SEND_TIMEOUT_MS) throw new Error("Invalid configuration: DEVICE_SEND_TIMEOUT_MS must be less than DISPATCH_LEASE_MS");
+    config.DEVICE_SEND_TIMEOUT_MS = Math.floor(config.DISPATCH_LEASE_MS * 0.75);
   }
   return config;
 }

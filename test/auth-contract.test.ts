@@ -18,7 +18,12 @@ import { ANYONE, SIM, statusOf, untilStatus } from "./messaging-helpers.js";
 /** Routes that answer without a key (operations and API docs), with their HEAD twins. */
 const PUBLIC = new Set(["GET /healthz", "GET /readyz", "GET /metrics", "GET /v1/openapi.json"]);
 /** Routes whose authority is the URL's signature, not an API key (attachments.test.ts covers them: 403 invalid_signature). */
-const SIGNED_URL = new Set(["GET /v1/attachments/:id/content", "PUT /v1/attachments/:id/content"]);
+const SIGNED_URL = new Set([
+  "GET /v1/attachments/:id/content",
+  "PUT /v1/attachments/:id/content",
+  // Device webhooks: the per-number secret in the URL (bluebubbles-*.test.ts and waha-*.test.ts: 401 without it).
+  "POST /ingest/:backend/:number_id",
+]);
 const isPublic = (r: RouteEntry) =>
   PUBLIC.has(`${r.method === "HEAD" ? "GET" : r.method} ${r.url}`) || SIGNED_URL.has(`${r.method} ${r.url}`) || r.url === "/docs" || r.url.startsWith("/docs/");
 

@@ -350,8 +350,10 @@ describe("operations", () => {
     const documented = Object.entries(doc.paths).flatMap(([path, item]) =>
       Object.keys(item).filter((m) => METHODS.includes(m)).map((m) => `${m.toUpperCase()} ${path}`),
     );
-    // Served but deliberately undocumented: the API docs themselves, metrics, and this file's test routes.
-    const undocumented = (url: string) => url === "/metrics" || url === "/v1/openapi.json" || url === "/docs" || url.startsWith("/docs/") || url.startsWith("/v1/_edge/");
+    // Served but deliberately undocumented: the API docs themselves, metrics, device webhooks (for
+    // BlueBubbles and WAHA, not API clients; docs/backends.md), and this file's test routes.
+    const undocumented = (url: string) =>
+      url === "/metrics" || url === "/v1/openapi.json" || url === "/docs" || url.startsWith("/docs/") || url.startsWith("/ingest/") || url.startsWith("/v1/_edge/");
     const served = routeTable(t.app)
       .filter((r) => r.method !== "HEAD" && !undocumented(r.url))
       .map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, "{$1}")}`);
