@@ -170,6 +170,27 @@ describe("bluebubbles back-end: health and the reconciliation poller", () => {
     assert.deepEqual(events, ["offline", "online"]);
   });
 
+  test("a new PUBLIC_URL replaces our old registration on the Mac (and leaves others' webhooks alone)", async () => {
+    const theirs = await fetch(`${r.fake.url}/api/v1/webhook?password=${r.fake.password}`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ url: "http://127.0.0.1:9/other-integration", events: ["new-message"] }),
+    });
+    assert.equal(theirs.status, 200);
+    const previous = r.t.config.PUBLIC_URL;
+    r.t.config.PUBLIC_URL = previous?.replace("127.0.0.1", "localhost");
+    try {
+      await r.t.app.services.devices.tick();
+      const urls = r.fake.webhooks.map((h) => h.url);
+      assert.equal(urls.filter((u) => u.includes(`/ingest/bluebubbles/${r.numberId}`)).length, 1);
+      assert.ok(urls.some((u) => u.startsWith(`${r.t.config.PUBLIC_URL}/ingest/`)));
+      assert.ok(urls.includes("http://127.0.0.1:9/other-integration"));
+    } finally {
+      r.t.config.PUBLIC_URL = previous;
+      await r.t.app.services.devices.tick();
+    }
+  });
+
   test("events BlueBubbles never delivered (webhooks lost) are recovered by the poller, once", async () => {
     const m = await r.send({ to: ALICE, text: "poll me" });
     await r.settle();
