@@ -9,7 +9,7 @@ import { authenticate } from "./http/auth.js";
 import { ErrorBody } from "./http/envelope.js";
 import { Attachment, Message } from "./messages/schemas.js";
 import { Chat } from "./chats/schemas.js";
-import { frameworkErrors, installErrorHandling } from "./http/error-handler.js";
+import { clientErrors, frameworkErrors, installErrorHandling } from "./http/error-handler.js";
 import { Idempotency } from "./http/idempotency.js";
 import { installMetrics } from "./http/metrics.js";
 import { openApiDocument } from "./http/openapi.js";
@@ -25,6 +25,7 @@ import * as testHelpers from "./test-helpers/routes.js";
 import { Backends } from "./backends/registry.js";
 import { SimulatorBackend } from "./backends/simulator.js";
 import { BlueBubblesBackend } from "./backends/bluebubbles/backend.js";
+import { WahaBackend } from "./backends/waha/backend.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import * as webhooks from "./webhooks/routes.js";
 import * as attachments from "./attachments/routes.js";
@@ -75,6 +76,8 @@ export interface Services {
 
 const NO_QUERY = { type: "object", properties: {}, additionalProperties: false } as const;
 const KEY_IN_URL = /sk_(live|test)_[0-9A-Za-z]+/g;
+/** Other credentials that travel in URLs: device ingest secrets, attachment URL signatures. */
+const SECRET_IN_URL = /([?&](?:secret|signature)=)[^&#]*/gi;
 
 /**
  * Builds the app without listening (cli/serve.ts listens). Order of the edges, per request:
@@ -96,19 +99,27 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
             // the log never shows it, whatever logger options are passed (reliability.md SEC-T06).
             serializers: {
               ...("serializers" in custom ? custom.serializers : {}),
-              req: (req) => ({ method: req.method, url: String(req.url).replace(KEY_IN_URL, "sk_$1_[redacted]"), remoteAddress: req.ip }),
+              req: (req) => ({ method: req.method, url: String(req.url).replace(KEY_IN_URL, "sk_$1_[redacted]").replace(SECRET_IN_URL, "$1[redacted]"), remoteAddress: req.ip }),
             },
           },
     genReqId: requestId,
     requestIdHeader: false,
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: config.TRUST_PROXY,
-    // Slow-loris: a client that trickles headers or a body is cut off.
+    // Slow-loris: a client that trickles headers or a body is cut off. Node checks the deadlines
+    // every connectionsCheckingInterval (30 s by default, which would let a slow client stay up
+    // to 30 s past its deadline); headers can never take longer than the whole request.
     connectionTimeout: 0,
-    requestTimeout: 30_000,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    http: {
+      requestTimeout: config.REQUEST_TIMEOUT_MS,
+      headersTimeout: Math.min(config.HEADERS_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS),
+      connectionsCheckingInterval: Math.min(1_000, Math.ceil(config.HEADERS_TIMEOUT_MS / 4)),
+    },
     // While closing we answer 503 unavailable ourselves (below), in the documented shape.
     return503OnClosing: false,
     frameworkErrors,
+    clientErrorHandler: clientErrors,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
   });
   // JSON routes take JSON only: a text/plain body is 415, not a string the schema then refuses.
@@ -124,6 +135,15 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook("onRoute", (route) => {
     if (route.url.startsWith("/docs")) return;
     if (route.schema?.querystring === undefined) route.schema = { ...route.schema, querystring: NO_QUERY };
+    // Answers the framework gives before any handler, so every route's document lists them: 400
+    // for a query (or URL) it refuses; and where a body is read (never on GET), 413 over
+    // BODY_LIMIT_BYTES and 415 for a body that is not JSON.
+    const response = route.schema.response as Record<string, unknown> | undefined;
+    if (response) {
+      const readsBody = [route.method].flat().some((m) => m !== "GET" && m !== "HEAD");
+      const error = { $ref: "Error" };
+      route.schema = { ...route.schema, response: { 400: error, ...(readsBody ? { 413: error, 415: error } : {}), ...response } };
+    }
   });
   let closing = false;
   app.addHook("preClose", async () => {
@@ -133,6 +153,8 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
   // than the work.
   app.addHook("onRequest", (req, reply, done) => {
     reply.header("x-request-id", req.id);
+    // Every answer is typed exactly (JSON, or a download's sniffed type): browsers must not guess.
+    reply.header("x-content-type-options", "nosniff");
     if (closing) {
       reply.header("connection", "close");
       done(new ApiError("unavailable", "The server is shutting down. Retry shortly."));
@@ -148,6 +170,7 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.backends ??
     new Backends(new SimulatorBackend(db, clock, { deliveryMs: config.SIMULATOR_DELIVERY_MS, readMs: config.SIMULATOR_READ_MS }), {
       bluebubbles: new BlueBubblesBackend({ config, clock }),
+      waha: new WahaBackend({ config, clock }),
     });
   const webhookPolicy = policyFromConfig(config);
   const webhookResolver = deps.webhookResolver ?? systemResolver;

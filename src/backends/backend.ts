@@ -44,6 +44,8 @@ export interface OutboundMessage {
    * `unknown`, not `absent`, until that time is far enough behind.
    */
   attemptedAt?: number;
+  /** Reconcile only: whether a device message id already belongs to another message of ours. */
+  isKnownDeviceId?: (deviceId: string) => Promise<boolean>;
   /**
    * Set for a message into a group: address the group by its device id (then `to` holds that
    * same id, never a handle). Absent for 1:1 messages, which keep using `to`.

@@ -213,6 +213,10 @@ export class Dispatcher {
           const out = await addressedForDevice(this.db.kysely, claimed.row, this.outbound(claimed.row, channel));
           // When the unresolved attempt began: its lease token is a uuidv7 made at the claim.
           out.attemptedAt = timeOfUuidv7(claimed.row.lease_token) ?? Date.parse(claimed.row.updated_at);
+          // Devices without a client id for sends are searched by content: an identical message
+          // that is already ours is not this one.
+          out.isKnownDeviceId = async (deviceId) =>
+            (await this.db.kysely.selectFrom("messages").select("id").where("number_id", "=", claimed.number.id).where("device_message_id", "=", deviceId).executeTakeFirst()) !== undefined;
           outcome = await backend.reconcile(deviceNumber(claimed.number, claimed.row.mode), out);
         }
       } catch (err) {
@@ -359,7 +363,14 @@ export class Dispatcher {
       const dn = deviceNumber(number, row.mode);
       const known = row.mode === "test" ? number.test_status : number.status;
       if (known) dn.knownStatus = known; // read by this tick's claim
-      const channel = await this.route({ row, number });
+      let channel: ChannelName | null;
+      try {
+        channel = await this.route({ row, number });
+      } catch (err) {
+        // The lookup could not reach the device: nothing was sent, so this is a transient refusal.
+        this.deps.log?.warn({ err, message_id: row.id }, "device lookup failed");
+        return { kind: "not_sent", permanent: false, code: "device_offline", message: "The device could not be asked which channel reaches the recipient." };
+      }
       if (!channel) return { kind: "unroutable" };
       row.channel = channel;
       const out = await addressedForDevice(this.db.kysely, row, this.outbound(row, channel));
@@ -430,7 +441,13 @@ export class Dispatcher {
             break;
           case "absent":
             if (Number((await fence({ status: "queued", lease_token: null, lease_until: null })).numUpdatedRows) === 1) {
-              await adjustPending(trx, this.db, row.lane_id, number.id, row.mode, +1);
+              // Back at the head of its lane. The first time at once (a crashed worker's send);
+              // after that with a back-off, so a device that keeps answering errors without
+              // sending is not resent to at the full pace.
+              const lane = await lockLane(trx, this.db, row.lane_id, number.id, row.mode);
+              lane.pending += 1;
+              if (row.attempts > 1) lane.paused_until = Math.max(lane.paused_until, now + backoffMs(row.attempts - 1));
+              await saveLane(trx, lane);
             }
             break;
           case "unknown":

@@ -4,7 +4,7 @@ import { ApiError, type ErrorCode } from "../errors.js";
 import { emitEvents } from "../events/catalog.js";
 import type { ActionOutcome, MessageTarget } from "../backends/backend.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
-import { reactionData, saveReaction } from "./ingest.js";
+import { reactionData, replacedWhatsAppReactions, saveReaction } from "./ingest.js";
 import { cancelQueued, type MessageDeps, requireOnline } from "./service.js";
 import { type Scope, getMessageRow, reactionsOf, toMessage } from "./store.js";
 import { attachmentsByMessage } from "../attachments/store.js";
@@ -132,8 +132,13 @@ export async function reactToMessage(deps: ActionDeps, scope: Scope, id: string,
   const ourHandle = row.direction === "outbound" ? row.from_handle : row.to_handle;
   return deps.db.transaction(async (trx) => {
     const r = { message_id: row.id, handle: ourHandle, reaction, created_at: iso(deps.clock.now()) };
+    // WhatsApp keeps one reaction per person: ours replaces our previous one.
+    const replaced = !remove && row.channel === "whatsapp" ? await replacedWhatsAppReactions(trx, row.id, ourHandle, reaction) : [];
     await saveReaction(trx, r, remove);
-    await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.reaction", data: reactionData(row, r, remove) }]);
+    await emitEvents(trx, deps.clock, [
+      ...replaced.map((old) => ({ accountId: row.account_id, mode: row.mode, type: "message.reaction" as const, data: reactionData(row, { ...old, created_at: r.created_at }, true) })),
+      { accountId: row.account_id, mode: row.mode, type: "message.reaction", data: reactionData(row, r, remove) },
+    ]);
     return row;
   });
 }

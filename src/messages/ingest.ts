@@ -173,12 +173,27 @@ async function applyReaction(trx: Tx, e: Extract<DeviceEvent, { kind: "reaction"
   const names = e.remove && e.reaction === ""
     ? (await trx.selectFrom("message_reactions").select("reaction").where("message_id", "=", target.id).where("handle", "=", e.from).execute()).map((r) => r.reaction)
     : [e.reaction];
+  if (!e.remove && target.channel === "whatsapp") {
+    for (const old of await replacedWhatsAppReactions(trx, target.id, e.from, e.reaction)) {
+      out.push({ accountId: target.account_id, mode: target.mode, type: "message.reaction", data: reactionData(target, { ...old, created_at: iso(e.at) }, true) });
+    }
+  }
   for (const name of names) {
     const reaction = { message_id: target.id, handle: e.from, reaction: name, created_at: iso(e.at) };
     // Devices repeat themselves (BlueBubbles fires new-message twice): only a change is an event.
     if (!(await saveReaction(trx, reaction, e.remove))) continue;
     out.push({ accountId: target.account_id, mode: target.mode, type: "message.reaction", data: reactionData(target, reaction, e.remove) });
   }
+}
+
+/**
+ * WhatsApp keeps one reaction per person: a new one replaces theirs. Removes the handle's other
+ * reactions on the message and returns them (each is a `removed` event).
+ */
+export async function replacedWhatsAppReactions(trx: Tx, messageId: string, handle: string, keep: string) {
+  const old = await trx.selectFrom("message_reactions").select(["handle", "reaction"]).where("message_id", "=", messageId).where("handle", "=", handle).where("reaction", "!=", keep).execute();
+  if (old.length > 0) await trx.deleteFrom("message_reactions").where("message_id", "=", messageId).where("handle", "=", handle).where("reaction", "!=", keep).execute();
+  return old;
 }
 
 /** Adds or removes one (message, handle, reaction); adding twice is one reaction. True when it changed something. */

@@ -123,14 +123,17 @@ export class BlueBubblesBackend implements LiveBackend {
     if (!r.ok) return { kind: "unknown" };
     const chatGuid = this.chatGuidOf(m);
     const names = new Set((m.attachments ?? []).map((a) => a.filename));
-    const hit = (r.data as BbMessage[]).find(
+    const candidates = (r.data as BbMessage[]).filter(
       (row) =>
         row.isFromMe &&
         !row.associatedMessageType &&
         (row.chats ?? []).some((c) => sameThread(c.guid, chatGuid)) &&
         (m.text ? row.text === m.text : (row.attachments ?? []).some((a) => names.has(a.transferName ?? ""))),
     );
-    if (hit) return { kind: "sent", deviceId: hit.guid };
+    // Oldest first (the query is newest first); an identical message already recorded as another of ours is not this one.
+    for (const row of candidates.reverse()) {
+      if (!(await m.isKnownDeviceId?.(row.guid))) return { kind: "sent", deviceId: row.guid };
+    }
     // Not there yet: BlueBubbles may still be working on it; say so until it cannot be anymore.
     const since2 = this.deps.clock.now() - (m.attemptedAt ?? 0);
     return since2 < SEND_SETTLE_MS ? { kind: "unknown" } : { kind: "absent" };

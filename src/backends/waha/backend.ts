@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Config } from "../../config.js";
+import { type Clock, systemClock } from "../../clock.js";
 import type { DeviceEvent } from "../../messages/ingest.js";
 import type { WahaConfig } from "../../numbers/backend-config.js";
 import type {
@@ -7,6 +8,7 @@ import type {
 } from "../backend.js";
 import { digitsOf } from "../device-http.js";
 import { secretMatches } from "../ingest-route.js";
+import { ingestUrlFor } from "../monitor.js";
 import { IngestRefused, type IngestRequest, type IngestTools, type LiveBackend } from "../live.js";
 import { WahaClient, type WahaReply, seg, wahaConfig } from "./client.js";
 import { handleOfJid, isGroupChat, parseMessageId, personChat } from "./ids.js";
@@ -14,7 +16,7 @@ import {
   type Envelope, fromAck, fromEdited, fromGroupChange, fromMessage, fromPresence, fromReaction, fromRevoked, type NormaliseContext, type WaMessage,
 } from "./normalise.js";
 import { reconcileMessage, sendMessage } from "./send.js";
-import { subscribeWebhook } from "./subscribe.js";
+import { configOf, subscribeWebhook, webhooksWithOurs } from "./subscribe.js";
 
 /**
  * WhatsApp through a WAHA server (backends.md §2.1), one WAHA session per number. A session that
@@ -32,7 +34,7 @@ export class WahaBackend implements LiveBackend {
   /** Chats whose presence we subscribed to, per number (WAHA forgets them when the session restarts). */
   private readonly presence = new Map<string, Set<string>>();
 
-  constructor(deps: { config: Config }) {
+  constructor(private readonly deps: { config: Config; clock?: Clock }) {
     this.client = new WahaClient(deps.config);
   }
 
@@ -40,11 +42,23 @@ export class WahaBackend implements LiveBackend {
     return wahaConfig(number).session;
   }
 
+  /**
+   * WORKING is online; any other status, or no answer, is offline. The session we just read also
+   * says whether our webhook is still there: a session deleted and re-created to link the phone
+   * again has lost it, and the monitor, which subscribes only when our URL changes, would never
+   * know. It is put back then (the PUT restarts the session, as it must to take it).
+   */
   async health(number: DeviceNumber): Promise<"online" | "offline"> {
     const r = await this.client.call(number, "GET", `/api/sessions/${seg(this.session(number))}`);
     const working = r.ok && (r.data as { status?: string } | null)?.status === "WORKING";
-    if (!working) this.presence.delete(number.id);
-    return working ? "online" : "offline";
+    if (!working) {
+      this.presence.delete(number.id);
+      return "offline";
+    }
+    const publicUrl = this.deps.config.PUBLIC_URL;
+    const url = publicUrl ? ingestUrlFor(publicUrl, this.name, number.id, wahaConfig(number).ingestSecret) : null;
+    if (url && webhooksWithOurs(configOf(r.data), number, url)) await this.subscribe(number, url, r.data).catch(() => undefined);
+    return "online";
   }
 
   async lookup(number: DeviceNumber, handle: string): Promise<Capabilities> {
@@ -56,7 +70,8 @@ export class WahaBackend implements LiveBackend {
 
   async send(number: DeviceNumber, m: OutboundMessage): Promise<SendOutcome> {
     const outcome = await sendMessage(this.client, number, m);
-    if (outcome.kind === "sent" && !m.group) await this.watchPresence(number, personChat(m.to));
+    // Not awaited: the send's outcome is what the dispatcher waits for (watchPresence never throws).
+    if (outcome.kind === "sent" && !m.group) void this.watchPresence(number, personChat(m.to));
     return outcome;
   }
 
@@ -156,8 +171,8 @@ export class WahaBackend implements LiveBackend {
     return this.action(Promise.resolve(r));
   }
 
-  async subscribe(number: DeviceNumber, url: string): Promise<void> {
-    await subscribeWebhook(this.client, number, url);
+  async subscribe(number: DeviceNumber, url: string, session?: unknown): Promise<void> {
+    await subscribeWebhook(this.client, number, url, session);
     this.presence.delete(number.id); // a restarted session has forgotten them
   }
 
@@ -190,7 +205,7 @@ export class WahaBackend implements LiveBackend {
     return {
       number,
       tools,
-      at: typeof env.timestamp === "number" && env.timestamp > 0 ? env.timestamp : Date.now(),
+      at: typeof env.timestamp === "number" && env.timestamp > 0 ? env.timestamp : (this.deps.clock ?? systemClock).now(),
       own,
       download: (url) => this.client.download(number, url),
       groupInfo: async (chatId) => {

@@ -111,10 +111,14 @@ async function findSent(client: WahaClient, number: DeviceNumber, m: OutboundMes
   const r = await client.call(number, "GET", `/api/${seg(session)}/chats/${seg(chatIdOf(m))}/messages`, { query: { limit: "50", downloadMedia: "false" } });
   if (!r.ok || !Array.isArray(r.data)) return { kind: "unknown" };
   const since = attemptedAt / 1000 - RECONCILE_SLACK_S;
-  const hit = (r.data as HistoryRow[]).find(
+  const candidates = (r.data as HistoryRow[]).filter(
     (row) => row.fromMe === true && typeof row.id === "string" && (row.timestamp ?? 0) >= since && (m.text ? row.body === m.text : row.hasMedia === true && !row.body),
   );
-  return hit?.id ? { kind: "sent", deviceId: hit.id } : { kind: "absent" };
+  // Oldest first; an identical message already recorded as another of ours is not this one.
+  for (const row of candidates.reverse()) {
+    if (row.id && !(await m.isKnownDeviceId?.(row.id))) return { kind: "sent", deviceId: row.id };
+  }
+  return { kind: "absent" };
 }
 
 /**
