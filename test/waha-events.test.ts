@@ -117,6 +117,16 @@ describe("waha back-end: events from a (fake) WAHA", () => {
     assert.deepEqual(events.map((e) => [e.handle, e.reaction, e.removed]), [[BOB, "👍", false], [BOB, "👍", true]]);
   });
 
+  test("a contact's new reaction replaces their previous one (WhatsApp keeps one per person)", async () => {
+    const m = await sentText(r, BOB, "react twice");
+    await r.fake.react(SESSION, { from: chatOf(BOB), messageId: m.deviceId, text: "👍" });
+    await r.fake.react(SESSION, { from: chatOf(BOB), messageId: m.deviceId, text: "😂" });
+    await r.fake.flushWebhooks();
+    assert.deepEqual((await r.message(m.id)).reactions.map((x: Json) => [x.handle, x.reaction]), [[BOB, "😂"]]);
+    const events = await ofMessage("message.reaction", m.id);
+    assert.deepEqual(events.map((e) => [e.reaction, e.removed]), [["👍", false], ["👍", true], ["😂", false]]);
+  });
+
   test("our reaction goes out with PUT /api/reaction (empty to remove); its fromMe echo is not a second event", async () => {
     const inbound = await receive({ from: chatOf(BOB), text: "like me" });
     const row = await r.received(inbound.id);
