@@ -105,6 +105,9 @@ export async function createApp(deps: AppDeps): Promise<FastifyInstance> {
     genReqId: requestId,
     requestIdHeader: false,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // Path parameters include handles: an email of up to 254 characters, percent-encoded (up to
+    // three bytes each); the router's default of 100 refused valid ones.
+    routerOptions: { maxParamLength: 1024 },
     trustProxy: config.TRUST_PROXY,
     // Slow-loris: a client that trickles headers or a body is cut off. Node checks the deadlines
     // every connectionsCheckingInterval (30 s by default, which would let a slow client stay up

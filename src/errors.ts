@@ -16,6 +16,7 @@ export const ERRORS = {
   invalid_signature: { status: 403, message: "The signed URL is invalid or has expired." },
   not_found: { status: 404, message: "The resource does not exist." },
   method_not_allowed: { status: 405, message: "This method is not allowed on this path." },
+  request_timeout: { status: 408, message: "The request was not received in full in time." },
   conflict: { status: 409, message: "The action does not apply to the resource in its current state." },
   not_a_group: { status: 409, message: "This operation applies to group chats only." },
   idempotency_key_in_use: {
@@ -33,6 +34,7 @@ export const ERRORS = {
     status: 429,
     message: "The sending number's backlog already exceeds its validity window. Retry later.",
   },
+  headers_too_large: { status: 431, message: "The request headers are larger than the limit." },
   internal_error: { status: 500, message: "An internal error occurred." },
   reaction_failed: { status: 502, message: "The device could not send the reaction." },
   edit_failed: { status: 502, message: "The device could not edit the message." },

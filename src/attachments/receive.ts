@@ -76,6 +76,9 @@ export async function receiveFile(
   source: Readable,
   opts: { maxFileBytes: number; budget: Budget; declaredType: string | null; stopSource: () => void },
 ): Promise<StoredFile> {
+  // A part the parser has already failed (a body cut short) arrives destroyed, its error emitted
+  // before anyone listened: piping it would wait forever for bytes or an end that never come.
+  if (source.destroyed) throw source.errored ?? new ApiError("invalid_request", "The upload ended before its file did.");
   const key = wallClockUuidv7();
   const meter = new Meter(opts.maxFileBytes, opts.budget);
   // pipe() rather than pipeline(): a failing meter must not destroy an HTTP request (the 413

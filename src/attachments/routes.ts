@@ -1,5 +1,5 @@
 import multipart from "@fastify/multipart";
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifySchemaCompiler } from "fastify";
 import { type Static, Type } from "typebox";
 import type { Services } from "../app.js";
 import { Envelope, commonErrors, ok } from "../http/envelope.js";
@@ -30,7 +30,8 @@ export function register(v1: FastifyInstance, s: Services): void {
       {
         // The body is a stream the handler reads part by part (upload.ts checks it); its schema
         // below is for the OpenAPI document only, so nothing validates it against a parsed body.
-        validatorCompiler: () => () => true,
+        // The query is validated as on every route (it takes no fields).
+        validatorCompiler: (part) => (part.httpPart === "body" ? () => true : (uploads.validatorCompiler as FastifySchemaCompiler<unknown>)(part)),
         schema: {
           tags: ["attachments"],
           summary: "Upload 1–10 files (multipart/form-data)",
@@ -87,6 +88,7 @@ export function registerSigned(app: FastifyInstance, s: Services): void {
         schema: {
           tags: ["attachments"],
           summary: "Download an attachment's bytes (signed URL, no API key)",
+          security: [],
           params: AttachmentParams,
           querystring: SignedQuery,
           // A stream is sent as it is (never serialised); `null` documents a body that is not JSON.
@@ -106,6 +108,7 @@ export function registerSigned(app: FastifyInstance, s: Services): void {
         schema: {
           tags: ["attachments"],
           summary: "Upload the bytes of a presigned attachment (signed URL, no API key)",
+          security: [],
           params: AttachmentParams,
           querystring: SignedQuery,
           response: { 200: Envelope(AttachmentRef), ...signedErrors },

@@ -119,9 +119,11 @@ function multipartError(err: unknown): unknown {
     case "FST_PROTO_VIOLATION":
       return new ApiError("invalid_request", "A part has a forbidden field name.");
   }
-  // busboy's parse errors ("Unexpected end of form", "Malformed part header", a missing boundary).
+  // busboy's parse errors ("Unexpected end of form", "Malformed part header", a missing boundary),
+  // and its dicer's: a body that ends before its closing boundary ("Unexpected end of multipart
+  // data", "Part terminated early …"), a boundary over its 256-byte limit (RFC 2046 allows 70).
   const message = err instanceof Error ? err.message : "";
-  if (/^(Unexpected end of form|Malformed|Multipart: Boundary not found)/.test(message) || code === "FST_MP_PREMATURE_CLOSE" || code === "FST_INVALID_JSON_FIELD_ERROR") {
+  if (/^(Unexpected end of (form|multipart data)|\w+ terminated early|Malformed|Multipart: Boundary not found|The needle cannot have a length bigger than)/.test(message) || code === "FST_MP_PREMATURE_CLOSE" || code === "FST_INVALID_JSON_FIELD_ERROR") {
     return new ApiError("invalid_request", "The multipart body is malformed or incomplete.");
   }
   return err;

@@ -28,6 +28,9 @@ export interface DeviceCall {
   timeoutMs: number;
 }
 
+/** Larger device answers are refused (BlueBubbles' biggest, a 1000-message query, is a few MB). */
+const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
+
 const agent = new Agent({ connect: { timeout: 5_000 }, keepAliveTimeout: 10_000 });
 
 /** Errors raised before a connection existed: the device never saw the request. */
@@ -59,7 +62,18 @@ export async function deviceCall(call: DeviceCall): Promise<DeviceReply> {
       bodyTimeout: call.timeoutMs,
       signal: AbortSignal.timeout(call.timeoutMs),
     });
-    const text = await res.body.text();
+    // A device's answers are small JSON: one that keeps streaming is cut off, not buffered whole.
+    let size = 0;
+    const chunks: Buffer[] = [];
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_ANSWER_BYTES) {
+        res.body.destroy();
+        return { kind: "lost", error: "answer too large" };
+      }
+      chunks.push(chunk as Buffer);
+    }
+    const text = Buffer.concat(chunks).toString("utf8");
     let parsed: unknown = text;
     try {
       parsed = text ? JSON.parse(text) : null;

@@ -286,6 +286,10 @@ async function openPostgres(url: string, schema?: string): Promise<Db> {
   // An idle client that loses its server (restart) emits 'error'; without a listener that would
   // crash the process. The pool drops the client and the next query gets a fresh one.
   pool.on("error", () => {});
+  // The pool listens only while a client is idle: one checked out (a transaction awaiting other
+  // work) that loses its server emits 'error' with no listener, which kills the process. Listen
+  // for its whole life; its query fails instead (→ 503), and the pool drops it on release.
+  pool.on("connect", (client) => client.on("error", () => {}));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kysely,

@@ -1,6 +1,9 @@
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import FindMyWay from "find-my-way";
 import { ApiError } from "../errors.js";
+import { requestId } from "../ids.js";
 import { describeValidation } from "./validation.js";
 
 /**
@@ -46,9 +49,32 @@ export function frameworkErrors(err: FastifyError, req: FastifyRequest, reply: F
   sendError(req, reply, toApiError(err, req));
 }
 
+/**
+ * For Fastify's `clientErrorHandler` option (set in app.ts): what Node reports on a connection
+ * outside any route — a request not received in full within its timeout (slow loris), headers
+ * over Node's size limit, bytes that are not HTTP. Fastify's default answers in its own shape
+ * ({error: "Request Timeout", statusCode}); this answers in ours, then closes the connection.
+ */
+export function clientErrors(err: Error & { code?: string }, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  const e =
+    err.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? new ApiError("request_timeout")
+      : err.code === "HPE_HEADER_OVERFLOW"
+        ? new ApiError("headers_too_large")
+        : new ApiError("invalid_request", "The request is not valid HTTP.");
+  const id = requestId();
+  const body = JSON.stringify({ error: e.code, message: e.message, request_id: id });
+  const head = `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status]}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${id}\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n`;
+  // As Node and Fastify do: small enough to be written at once, before the socket goes.
+  if (socket.writable) socket.write(head + body);
+  socket.destroy();
+}
+
 export function sendError(req: FastifyRequest, reply: FastifyReply, err: ApiError): FastifyReply {
   // Set here too, not only in the onRequest hook: framework errors reach this without any hook.
   reply.header("x-request-id", req.id);
+  reply.header("x-content-type-options", "nosniff");
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
   return reply.code(err.status).type("application/json; charset=utf-8").send({ error: err.code, message: err.message, request_id: req.id });
 }

@@ -25,7 +25,40 @@ function makeAjv(coerce: boolean): Ajv {
 export function installValidators(app: FastifyInstance): void {
   const body = makeAjv(false);
   const text = makeAjv(true);
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === "body" ? body : text).compile(schema));
+  app.setValidatorCompiler(({ schema, httpPart, url }) => {
+    const validate = (httpPart === "body" ? body : text).compile(schema);
+    // The API's own routes; device webhooks (/ingest) take their payloads as the device sends them.
+    if (!url.startsWith("/v1/")) return validate;
+    const checked = Object.assign(
+      (data: unknown): boolean => {
+        const bad = validate(data) ? unstorable(data, "") : null;
+        checked.errors = bad ? [{ keyword: "unstorable", schemaPath: "", params: {}, ...bad }] : validate.errors;
+        return !checked.errors;
+      },
+      { errors: null as ErrorObject[] | null | undefined },
+    );
+    return checked;
+  });
+}
+
+const UNSTORABLE_TEXT = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * What the schemas cannot say, checked once they pass (so the value's depth is bounded): no text
+ * holds a NUL or an unpaired surrogate — PostgreSQL refuses NUL in text (a 500), and neither
+ * survives UTF-8 storage unchanged, so the stored text would differ from the answer — and no
+ * number is infinite: ajv coerces the query text "Infinity" or "1e400" to Infinity and then skips
+ * its own finiteness check, so `limit=1e400` reached SQL as LIMIT Infinity.
+ */
+function unstorable(value: unknown, path: string): { instancePath: string; message: string } | null {
+  if (typeof value === "string") return UNSTORABLE_TEXT.test(value) ? { instancePath: path, message: "must not contain NUL characters or unpaired surrogates" } : null;
+  if (typeof value === "number") return Number.isFinite(value) ? null : { instancePath: path, message: "must be a finite number" };
+  if (value === null || typeof value !== "object") return null;
+  for (const [k, v] of Object.entries(value)) {
+    const bad = unstorable(k, path) ?? unstorable(v, `${path}/${k}`);
+    if (bad) return bad;
+  }
+  return null;
 }
 
 /** A validation failure as one sentence naming the field, e.g. `body.to must be string`. */

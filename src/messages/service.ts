@@ -94,7 +94,7 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
   }
   const forced = chat?.is_group === 1 ? groupChannel(chat, input.channel) : checkForcedChannel(number, input.channel, scope);
   if (input.reply_to) {
-    const target = await trx.selectFrom("messages").select("id").where("id", "=", input.reply_to).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
+    const target = await trx.selectFrom("messages").select("id").where("id", "=", input.reply_to.toLowerCase()).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
     if (!target) throw new ApiError("not_found", "reply_to is not a message of this account.");
   }
   // A send for later is accepted while the device is offline: it is only needed at send_at.
@@ -137,7 +137,7 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
     forced_channel: forced,
     text: input.text ?? null,
     effect: input.effect ?? null,
-    reply_to: input.reply_to ?? null,
+    reply_to: input.reply_to?.toLowerCase() ?? null,
     error_code: null,
     error_message: null,
     metadata: input.metadata ? JSON.stringify(input.metadata) : null,
@@ -173,7 +173,7 @@ export async function acceptMessage(trx: Tx, deps: MessageDeps, scope: Scope, in
 
 /** A failed outbound message goes back to the end of its lane's queue as a new attempt. */
 export async function retryMessage(trx: Tx, deps: MessageDeps, scope: Scope, id: string): Promise<MessagesTable> {
-  const row = await trx.selectFrom("messages").selectAll().where("id", "=", id).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
+  const row = await trx.selectFrom("messages").selectAll().where("id", "=", id.toLowerCase()).where("account_id", "=", scope.accountId).where("mode", "=", scope.mode).executeTakeFirst();
   if (!row) throw new ApiError("not_found", "No such message.");
   if (row.direction !== "outbound" || row.status !== "failed") throw new ApiError("conflict", "Only a failed outbound message can be retried.");
   const number = await trx.selectFrom("numbers").selectAll().where("id", "=", row.number_id).executeTakeFirst();

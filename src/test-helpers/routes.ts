@@ -10,7 +10,7 @@ import { uuidv7 } from "../ids.js";
 import { laneIdOf, lockLane, OFFLINE, saveLane } from "../dispatch/lanes.js";
 import { chooseChannel } from "../dispatch/routing.js";
 import { deviceNumber } from "../backends/registry.js";
-import type { ChannelName } from "../db/schema.js";
+import type { ChannelName, NumbersTable } from "../db/schema.js";
 import { applyReceived } from "../messages/ingest.js";
 import { senderNumber } from "../messages/service.js";
 import { loadMessage } from "../messages/store.js";
@@ -29,7 +29,8 @@ const InboundIn = Type.Object(
 );
 const StatusIn = Type.Object({ status: Type.Union([Type.Literal("online"), Type.Literal("offline")]) }, { additionalProperties: false });
 const HandleParams = Type.Object({ handle: Type.String({ minLength: 1, maxLength: 32 }) }, { additionalProperties: false });
-const errors = { ...commonErrors, 404: Type.Ref("Error") };
+// 409/422: not_a_group, and the Idempotency-Key answers (in use, reused) every POST can give.
+const errors = { ...commonErrors, 404: Type.Ref("Error"), 409: Type.Ref("Error"), 422: Type.Ref("Error") };
 
 /** Test-mode helpers (api.md §5): make the simulator do what a contact or a device would. */
 export function register(app: FastifyInstance, s: Services): void {
@@ -41,7 +42,7 @@ export function register(app: FastifyInstance, s: Services): void {
 
   app.post<{ Body: Static<typeof InboundIn> }>(
     "/test_helpers/inbound",
-    { onRequest: testOnly, schema: { tags: ["test helpers"], summary: "Deliver an inbound message from a contact (simulator)", body: InboundIn, response: { 201: Envelope(Type.Ref("Message")), ...errors } } },
+    { onRequest: testOnly, schema: { tags: ["test helpers"], summary: "Deliver an inbound message from a contact (simulator)", body: InboundIn, response: { 200: Envelope(Type.Ref("Message")), 201: Envelope(Type.Ref("Message")), ...errors } } },
     async (req, reply) => {
       const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
       const { text, attachment_ids } = req.body;
@@ -89,25 +90,32 @@ export function register(app: FastifyInstance, s: Services): void {
   app.post<{ Params: Static<typeof HandleParams>; Body: Static<typeof StatusIn> }>(
     "/test_helpers/numbers/:handle/status",
     { onRequest: testOnly, schema: { tags: ["test helpers"], summary: "Set a number's simulated device online or offline", params: HandleParams, body: StatusIn, response: { 200: Envelope(PhoneNumber), ...errors } } },
-    async (req) => {
+    async (req, reply) => {
       const scope = { accountId: req.auth.accountId, mode: req.auth.mode };
-      const number = await s.db.transaction(async (trx) => {
-        const n = await senderNumber(trx, scope, req.params.handle).catch((err: unknown) => {
-          if (err instanceof ApiError) throw new ApiError("not_found", "No such number.");
-          throw err;
-        });
-        const status = req.body.status;
-        if (n.test_status !== status) {
-          await trx.updateTable("numbers").set({ test_status: status, updated_at: iso(s.clock.now()) }).where("id", "=", n.id).execute();
-          const lane = await lockLane(trx, s.db, laneIdOf(n.id, "test"), n.id, "test");
-          lane.paused_until = status === "offline" ? OFFLINE : 0;
-          await saveLane(trx, lane);
-          await emitEvents(trx, s.clock, [{ accountId: n.account_id, mode: "test", type: "number.status", data: { handle: n.handle, status } }]);
-        }
-        return { ...n, test_status: status };
+      const view = (n: NumbersTable) => ({ handle: n.handle, channels: n.channels.split(",") as ChannelName[], label: n.label, status: n.test_status });
+      // Under the Idempotency-Key rules like every POST (a malformed key is 400, a retry a replay).
+      const data = await s.idempotency.create(req, reply, {
+        resourceType: "number",
+        status: 200,
+        load: async (db, id) => view(await db.selectFrom("numbers").selectAll().where("id", "=", id).executeTakeFirstOrThrow()),
+        create: async (trx) => {
+          const n = await senderNumber(trx, scope, req.params.handle).catch((err: unknown) => {
+            if (err instanceof ApiError) throw new ApiError("not_found", "No such number.");
+            throw err;
+          });
+          const status = req.body.status;
+          if (n.test_status !== status) {
+            await trx.updateTable("numbers").set({ test_status: status, updated_at: iso(s.clock.now()) }).where("id", "=", n.id).execute();
+            const lane = await lockLane(trx, s.db, laneIdOf(n.id, "test"), n.id, "test");
+            lane.paused_until = status === "offline" ? OFFLINE : 0;
+            await saveLane(trx, lane);
+            await emitEvents(trx, s.clock, [{ accountId: n.account_id, mode: "test", type: "number.status", data: { handle: n.handle, status } }]);
+          }
+          return { id: n.id, body: view({ ...n, test_status: status }) };
+        },
       });
       s.dispatcher.wake();
-      return ok(req, { handle: number.handle, channels: number.channels.split(",") as ("imessage" | "sms" | "whatsapp")[], label: number.label, status: number.test_status });
+      return ok(req, data);
     },
   );
 

@@ -14,6 +14,12 @@ import { type BbMessage, fromNewMessage, fromSendError, fromTyping, fromUpdatedM
 /** The events we register for (backends.md §1.4): everything §5 maps onto MsgBubbles. */
 const EVENTS = ["new-message", "updated-message", "message-send-error", "typing-indicator", "group-name-change", "participant-added", "participant-removed", "participant-left"];
 
+/**
+ * What a refusal says to API clients: the device's own error text can carry its internals (file
+ * paths, database errors), and a 5xx body never carries an upstream body (api.md §1).
+ */
+const refused = (status: number) => `The Mac refused the request (BlueBubbles answered HTTP ${status}).`;
+
 /** BlueBubbles gives up on matching an AppleScript send after 2 minutes; until then a send may still appear. */
 const SEND_SETTLE_MS = 150_000;
 /** The poller re-reads this far back, so deliveries and reads of recent sends are recovered too. */
@@ -110,7 +116,7 @@ export class BlueBubblesBackend implements LiveBackend {
     if (r.status === 401) return { kind: "not_sent", permanent: false, code: "device_offline", message: "BlueBubbles refused the server password." };
     // "Message is already queued to be sent!": the same tempGuid is still in flight on the Mac.
     if (r.status >= 500 || /already queued/i.test(r.message)) return { kind: "ambiguous", message: r.message };
-    return { kind: "not_sent", permanent: true, code: "undeliverable", message: r.message };
+    return { kind: "not_sent", permanent: true, code: "undeliverable", message: refused(r.status) };
   }
 
   /**
@@ -143,7 +149,7 @@ export class BlueBubblesBackend implements LiveBackend {
     const reply = await r;
     if (reply.ok) return { ok: true };
     if (!reply.reached || reply.status === 0) return { ok: false, offline: true, message: "The Mac running BlueBubbles is unreachable." };
-    return { ok: false, offline: false, message: reply.helperDown ? PRIVATE_API_DOWN : reply.message };
+    return { ok: false, offline: false, message: reply.helperDown ? PRIVATE_API_DOWN : refused(reply.status) };
   }
 
   react: LiveBackend["react"] = (number, target, reaction, remove) =>
@@ -165,7 +171,7 @@ export class BlueBubblesBackend implements LiveBackend {
       json: { addresses: group.addresses, message: group.firstMessage.text, method: "private-api", service: group.channel === "sms" ? "SMS" : "iMessage", tempGuid: group.firstMessage.id, ...(effect ? { effectId: effect } : {}) },
       send: true,
     });
-    if (!r.ok) return { ok: false, offline: !r.reached, message: r.helperDown ? PRIVATE_API_DOWN : r.message };
+    if (!r.ok) return { ok: false, offline: !r.reached, message: !r.reached ? "The Mac running BlueBubbles is unreachable." : r.helperDown ? PRIVATE_API_DOWN : refused(r.status) };
     const chat = r.data as { guid: string; messages?: { guid: string }[] };
     // chat/new takes no name: the title is set right after. The group exists either way, so a
     // refused rename does not undo it (the title can be set again with PATCH /v1/chats/:id).

@@ -83,8 +83,10 @@ export class WahaBackend implements LiveBackend {
   private async action(r: Promise<WahaReply>): Promise<ActionOutcome> {
     const reply = await r;
     if (reply.ok) return { ok: true };
-    if (reply.failure === "unreachable" || reply.failure === "not_working") return { ok: false, offline: true, message: reply.message };
-    return { ok: false, offline: false, message: reply.failure === "auth" ? "WAHA refused the API key (check the number's --api-key)." : reply.message };
+    if (reply.failure === "unreachable") return { ok: false, offline: true, message: "The WAHA server is unreachable." };
+    if (reply.failure === "not_working") return { ok: false, offline: true, message: "The WhatsApp session is not working." };
+    // Never WAHA's own error text: it can carry its internals, and a 5xx body never carries an upstream body (api.md §1).
+    return { ok: false, offline: false, message: reply.failure === "auth" ? "WAHA refused the API key (check the number's --api-key)." : `WAHA refused the request (HTTP ${reply.status}).` };
   }
 
   /** The chat a message lives in: the group, else the chat its id names, else the contact's. */

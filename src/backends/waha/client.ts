@@ -80,7 +80,8 @@ export class WahaClient {
    * An inbound file by the `media.url` of its message. WAHA builds that URL from its own
    * WAHA_BASE_URL, which need not be the address we reach it at (a container's localhost): a
    * `/api/files/…` URL elsewhere is fetched from the configured WAHA address instead. Only WAHA
-   * itself gets our API key; any other URL (Plus S3 storage) is fetched as is, without it.
+   * itself is asked (with our API key); media WAHA stores elsewhere (Plus S3 storage) is not
+   * fetched, and such a message arrives without its file (docs/backends.md).
    */
   async download(number: DeviceNumber, mediaUrl: string): Promise<{ stream: Readable; mimeType: string | undefined } | null> {
     const cfg = wahaConfig(number);
@@ -94,8 +95,9 @@ export class WahaClient {
     if (url.origin === new URL(cfg.url).origin) return deviceDownload(url.href, key, this.config.DEVICE_TIMEOUT_MS);
     const files = url.pathname.indexOf("/api/files/");
     if (files >= 0) return deviceDownload(`${cfg.url}${url.pathname.slice(files)}${url.search}`, key, this.config.DEVICE_TIMEOUT_MS);
-    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
-    return deviceDownload(url.href, {}, this.config.DEVICE_TIMEOUT_MS);
+    // Anything else (WAHA Plus' S3 storage, or any URL an event names) is not fetched: device
+    // calls go through a LAN-trusting agent, so following event-supplied URLs would be SSRF.
+    return null;
   }
 }
 

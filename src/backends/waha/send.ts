@@ -55,14 +55,14 @@ export function sendOutcome(r: WahaReply, partlySent: boolean): SendOutcome {
   switch (r.failure) {
     case "unreachable":
     case "not_working":
-      return { kind: "not_sent", permanent: false, code: "device_offline", message: r.failure === "unreachable" ? r.message : `The WhatsApp session is not working: ${r.message}` };
+      return { kind: "not_sent", permanent: false, code: "device_offline", message: r.failure === "unreachable" ? "The WAHA server is unreachable." : "The WhatsApp session is not working." };
     case "auth":
       // An operator's configuration error, not the message's: wait for it to be fixed.
       return { kind: "not_sent", permanent: false, code: "device_offline", message: "WAHA refused the API key (check the number's --api-key)." };
     case "plus_only":
       return { kind: "not_sent", permanent: true, code: "media_unsupported", message: MEDIA_UNSUPPORTED };
     case "refused":
-      return { kind: "not_sent", permanent: true, code: "undeliverable", message: r.message };
+      return { kind: "not_sent", permanent: true, code: "undeliverable", message: `WhatsApp refused the message (WAHA answered HTTP ${r.status}).` };
     case "lost":
     case "engine":
       return { kind: "ambiguous", message: r.message };
