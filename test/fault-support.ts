@@ -32,7 +32,8 @@ export const FAST_SERVE_ENV: Record<string, string> = {
   SIMULATOR_DELIVERY_MS: "20",
   SIMULATOR_READ_MS: "30",
   DISPATCH_LEASE_MS: "1000",
-  DISPATCH_INTERVAL_MS: "5",
+  // New sends wake the dispatcher at once; the idle poll only finds leases that ran out.
+  DISPATCH_INTERVAL_MS: "20",
   WEBHOOK_ALLOW_PRIVATE: "true",
   WEBHOOK_TIMEOUT_MS: "500",
   WEBHOOK_INTERVAL_MS: "20",

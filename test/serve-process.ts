@@ -22,7 +22,11 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     err += d.toString();
   });
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start in 20 s: ${out} ${err}`)), 20_000);
+    const timer = setTimeout(() => {
+      // Not left behind: a child still starting would keep the test process alive forever.
+      child.kill("SIGKILL");
+      reject(new Error(`serve did not start in 20 s: ${out} ${err}`));
+    }, 20_000);
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString();
       const m = /listening on (http:\/\/\S+)/.exec(out);

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
+import { throttledErrorLog } from "../log-throttle.js";
 import { iso, type Clock } from "../clock.js";
 import type { Config } from "../config.js";
 import type { Db, Tx } from "../db/client.js";
@@ -74,6 +75,8 @@ export class Dispatcher {
   /** Sends that outlived their tick (a slow device): each records its own outcome when it answers. */
   private readonly late = new Set<Promise<void>>();
 
+  private readonly logLoopError = throttledErrorLog();
+
   constructor(private readonly deps: DispatcherDeps) {}
 
   /** One pass; returns how much work it did (0 = idle). */
@@ -110,7 +113,7 @@ export class Dispatcher {
     try {
       work = await this.tick();
     } catch (err) {
-      this.deps.log?.error({ err }, "dispatcher tick failed");
+      this.logLoopError(this.deps.log, err, "dispatcher tick failed");
     }
     this.running = false;
     if (!this.stopped) this.timer = setTimeout(this.loop, work > 0 ? 0 : this.deps.config.DISPATCH_INTERVAL_MS);

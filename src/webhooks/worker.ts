@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
+import { throttledErrorLog } from "../log-throttle.js";
 import type { Registry } from "prom-client";
 import type { Agent } from "undici";
 import type { Clock } from "../clock.js";
@@ -50,6 +51,8 @@ export class WebhookWorker {
   private ticking: Promise<number> | null = null;
   private again = false;
   private unsubscribe: (() => void) | null = null;
+
+  private readonly logLoopError = throttledErrorLog();
 
   constructor(private readonly deps: WebhookWorkerDeps) {
     this.agent = makeWebhookAgent({ policy: deps.policy, resolve: deps.resolve, timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS });
@@ -139,7 +142,7 @@ export class WebhookWorker {
     try {
       claimed = await this.tick();
     } catch (err) {
-      this.deps.log?.error({ err }, "webhook worker tick failed");
+      this.logLoopError(this.deps.log, err, "webhook worker tick failed");
     }
     this.running = false;
     if (this.stopped) return;
