@@ -41,6 +41,8 @@ const ConfigSchema = Type.Object({
   TRUST_PROXY: Type.Boolean({ default: false }),
   /** Default outbound pace per sending number, messages per minute (a number's --pace overrides). */
   DEFAULT_PACE_PER_MINUTE: Type.Integer({ default: 60, minimum: 1, maximum: 60_000 }),
+  /** Messages an account may send per UTC day and mode (0: no cap); `accounts update --daily-limit` overrides per account. */
+  DAILY_SEND_LIMIT: Type.Integer({ default: 0, minimum: 0 }),
   /** How long an accepted message may wait to be sent before it fails with `expired`. */
   MESSAGE_VALIDITY_HOURS: Type.Number({ default: 10, exclusiveMinimum: 0, maximum: 36 }),
   /** How long a claimed send may run before another worker reconciles it. */

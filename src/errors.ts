@@ -34,6 +34,7 @@ export const ERRORS = {
     status: 429,
     message: "The sending number's backlog already exceeds its validity window. Retry later.",
   },
+  daily_limit_exceeded: { status: 429, message: "The account's daily sending limit is reached. Retry after the time in Retry-After." },
   headers_too_large: { status: 431, message: "The request headers are larger than the limit." },
   internal_error: { status: 500, message: "An internal error occurred." },
   reaction_failed: { status: 502, message: "The device could not send the reaction." },

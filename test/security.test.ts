@@ -21,7 +21,7 @@
  * SEC-T16 multipart part count ....... "API4" (+ attachments.test.ts)
  * SEC-T17 test keys never touch live . "API5" and "API1" (+ chats.test.ts, lifecycle.test.ts)
  * SEC-T18 405 + Allow everywhere ..... "API5" (+ edge.test.ts)
- * SEC-T19 mass-sending limits ........ "API5 …, API6" (+ dispatch-pacing.test.ts PACE-T04); daily cap: todo
+ * SEC-T19 mass-sending limits ........ "API5 …, API6" (+ dispatch-pacing.test.ts PACE-T04), daily cap included
  * SSRF (API7; WH-T13…T21) ............ "API7": webhook url on POST and PATCH, presign, device ingest
  *                                      (+ webhooks-endpoints.test.ts, webhooks-ssrf.test.ts WH-T15…T18)
  * SEC-T20 5xx carry no internals ..... "API8" (+ edge.test.ts), including a device's error text in a 502
@@ -56,6 +56,7 @@ import { ERRORS } from "../src/errors.js";
 import { uuidv7 } from "../src/ids.js";
 import { generateKey, safeEqual } from "../src/keys/secret.js";
 import { addNumber } from "../src/numbers/store.js";
+import { setDailySendLimit } from "../src/accounts/store.js";
 import { errorBody, REQUEST_ID, routeTable } from "./auth-contract.js";
 import { type FilePart, multipart, png } from "./attachment-support.js";
 import { openApiDoc, openApiSchemas } from "./edge-support.js";
@@ -597,8 +598,25 @@ describe("API5 broken function-level authorization, API6 sensitive business flow
     assert.match(String(full.headers["retry-after"]), /^\d+$/);
   });
 
-  test("SEC-T19: a per-account daily cap (429 daily_limit_exceeded)", { todo: "not implemented: api.md documents no daily cap; pacing and the validity window are the controls today" }, () => {
-    assert.fail("no daily cap");
+  test("SEC-T19: a per-account daily cap: 429 daily_limit_exceeded with Retry-After to the next UTC day, per mode; it resets at the boundary", async () => {
+    const capped = await t.seedAccount("Capped");
+    const from = await numberOf(t, capped);
+    await setDailySendLimit(t.db.kysely, t.clock, capped.id, 2);
+    const day = Math.floor(t.clock.now() / 86_400_000) * 86_400_000;
+    t.clock.set(day + 86_400_000 - 10_000); // ten seconds before midnight UTC
+    const send = (key: string, text: string, headers: Record<string, string> = {}) => t.call(key, "POST", "/v1/messages", { to: ANYONE, from_handle: from, text }, headers);
+    assert.equal((await send(capped.testKey, "one")).statusCode, 202);
+    assert.equal((await send(capped.testKey, "two", { "idempotency-key": "k2" })).statusCode, 202);
+    assert.equal((await send(capped.testKey, "two", { "idempotency-key": "k2" })).statusCode, 200, "an idempotent replay is not another send");
+    const over = await send(capped.testKey, "three");
+    assertError(over, 429, "daily_limit_exceeded");
+    assert.equal(over.headers["retry-after"], "10");
+    assert.equal((await t.db.kysely.selectFrom("messages").select("id").where("account_id", "=", capped.id).execute()).length, 2, "the refused send wrote nothing");
+    assert.equal((await send(capped.liveKey, "live counts apart")).statusCode, 202);
+    t.clock.advance(10_000);
+    assert.equal((await send(capped.testKey, "a new day")).statusCode, 202);
+    await setDailySendLimit(t.db.kysely, t.clock, capped.id, 0);
+    for (let i = 0; i < 3; i++) assert.equal((await send(capped.testKey, `uncapped ${i}`)).statusCode, 202);
   });
 });
 

@@ -9,6 +9,8 @@ export interface Account {
   id: string;
   name: string;
   active: boolean;
+  /** Sends per UTC day and mode; null = the server's DAILY_SEND_LIMIT, 0 = no cap. */
+  daily_send_limit: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -21,7 +23,7 @@ export async function createAccount(db: Tx, clock: Clock, name: string): Promise
     throw new ApiError("invalid_request", "name must be 1–200 characters.");
   }
   const now = iso(clock.now());
-  const row: AccountsTable = { id: uuidv7(clock.now()), name: trimmed, active: 1, created_at: now, updated_at: now };
+  const row: AccountsTable = { id: uuidv7(clock.now()), name: trimmed, active: 1, daily_send_limit: null, created_at: now, updated_at: now };
   await db.insertInto("accounts").values(row).execute();
   return toAccount(row);
 }
@@ -43,6 +45,14 @@ export async function setAccountActive(db: Tx, clock: Clock, id: string, active:
     .set({ active: active ? 1 : 0, updated_at: iso(clock.now()) })
     .where("id", "=", id)
     .executeTakeFirst();
+  if (Number(res.numUpdatedRows) === 0) throw new ApiError("not_found", `No account ${id}.`);
+  return getAccount(db, id);
+}
+
+/** Sets an account's daily send cap: a number (0 = no cap) or null for the server's DAILY_SEND_LIMIT. */
+export async function setDailySendLimit(db: Tx, clock: Clock, id: string, limit: number | null): Promise<Account> {
+  if (limit !== null && (!Number.isInteger(limit) || limit < 0)) throw new ApiError("invalid_request", "--daily-limit must be a whole number ≥ 0, or 'default'.");
+  const res = await db.updateTable("accounts").set({ daily_send_limit: limit, updated_at: iso(clock.now()) }).where("id", "=", id).executeTakeFirst();
   if (Number(res.numUpdatedRows) === 0) throw new ApiError("not_found", `No account ${id}.`);
   return getAccount(db, id);
 }

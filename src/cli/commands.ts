@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { createAccount, listAccounts, setAccountActive } from "../accounts/store.js";
+import { createAccount, listAccounts, setAccountActive, setDailySendLimit } from "../accounts/store.js";
 import { systemClock } from "../clock.js";
 import type { Db } from "../db/client.js";
 import { createKey, listKeys, revokeKey } from "../keys/store.js";
@@ -40,6 +40,13 @@ export function accountsCommands(program: Command, run: Run): void {
     .command("activate <id>")
     .description("Reactivate an account")
     .action((id: string) => run((db) => setAccountActive(db.kysely, systemClock, id, true)));
+  accounts
+    .command("limit <id>")
+    .description("Set an account's daily sending limit (per UTC day and mode; beyond it, 429 daily_limit_exceeded)")
+    .requiredOption("--daily <n>", "messages per day, 0 for none, or 'default' for the server's DAILY_SEND_LIMIT")
+    .action((id: string, o: { daily: string }) =>
+      run((db) => setDailySendLimit(db.kysely, systemClock, id, o.daily === "default" ? null : /^\d+$/.test(o.daily) ? Number(o.daily) : Number.NaN)),
+    );
 }
 
 export function keysCommands(program: Command, run: Run): void {

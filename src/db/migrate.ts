@@ -8,6 +8,7 @@ import * as m0005 from "./migrations/0005-attachments.js";
 import * as m0006 from "./migrations/0006-groups.js";
 import * as m0007 from "./migrations/0007-webhook-endpoint-due.js";
 import * as m0008 from "./migrations/0008-device-links.js";
+import * as m0009 from "./migrations/0009-daily-send-limit.js";
 
 // Migrations are imported statically (not read from a folder at run time) so the compiled
 // server and the tests see exactly the same list, in order.
@@ -20,6 +21,7 @@ const migrations: [string, Migration][] = [
   ["0006-groups", m0006],
   ["0007-webhook-endpoint-due", m0007],
   ["0008-device-links", m0008],
+  ["0009-daily-send-limit", m0009],
 ];
 
 /**

@@ -9,6 +9,8 @@ export interface AccountsTable {
   id: string;
   name: string;
   active: number;
+  /** Sends accepted per UTC day and mode; null = the server's DAILY_SEND_LIMIT, 0 = no cap. */
+  daily_send_limit: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -278,6 +280,14 @@ export interface SimulatorAttachmentsTable {
   voice_note: number;
 }
 
+export interface DailySendCountsTable {
+  account_id: string;
+  mode: Mode;
+  /** UTC day, YYYY-MM-DD. */
+  day: string;
+  count: number;
+}
+
 /** A number's link to one of its real device back-ends (migration 0008). */
 export interface DeviceLinksTable {
   number_id: string;
@@ -309,4 +319,5 @@ export interface Database {
   server_secrets: ServerSecretsTable;
   simulator_attachments: SimulatorAttachmentsTable;
   device_links: DeviceLinksTable;
+  daily_send_counts: DailySendCountsTable;
 }

@@ -13,6 +13,8 @@ export interface AuthContext {
   accountId: string;
   mode: Mode;
   keyId: string;
+  /** The account's own daily send cap (null: the server's DAILY_SEND_LIMIT). */
+  dailySendLimit: number | null;
 }
 
 declare module "fastify" {
@@ -67,7 +69,7 @@ export function authenticate(deps: AuthDeps) {
     const d = await deps.limiter.take(`key:${owner.keyId}`, { limit, periodMs: MINUTE }, now);
     setRateLimitHeaders(reply, limit, d, now);
     if (!d.allowed) throw tooMany(d);
-    req.auth = { accountId: owner.accountId, mode: owner.mode, keyId: owner.keyId };
+    req.auth = { accountId: owner.accountId, mode: owner.mode, keyId: owner.keyId, dailySendLimit: owner.dailySendLimit };
   };
 }
 

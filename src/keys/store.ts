@@ -80,6 +80,8 @@ export interface KeyOwner {
   rateLimit: number | null;
   revoked: boolean;
   accountActive: boolean;
+  /** The account's own daily send cap (null: the server's default). */
+  dailySendLimit: number | null;
 }
 
 const keyOwnerQuery = prepared(
@@ -95,6 +97,7 @@ const keyOwnerQuery = prepared(
         "api_keys.rate_limit as rateLimit",
         "api_keys.revoked_at as revokedAt",
         "accounts.active as active",
+        "accounts.daily_send_limit as dailySendLimit",
       ])
       .where("api_keys.key_hash", "=", keyHash),
   [""],
@@ -112,5 +115,6 @@ export async function findKeyOwner(db: Tx, keyHash: string): Promise<KeyOwner | 
     rateLimit: row.rateLimit,
     revoked: row.revokedAt !== null,
     accountActive: row.active === 1,
+    dailySendLimit: row.dailySendLimit,
   };
 }

@@ -6,6 +6,7 @@ import { resolveCursor } from "../http/pagination.js";
 import { deleteMessage, editMessage, reactToMessage } from "./actions.js";
 import { MessageIn, MessageListQuery, MessageParams, MessagePatch, ReactionIn } from "./schemas.js";
 import { acceptMessage, retryMessage } from "./service.js";
+import { countDailySend } from "./daily-limit.js";
 import { type Scope, listMessages, loadMessage, toMessage } from "./store.js";
 
 const MessageRef = Type.Ref("Message");
@@ -26,6 +27,7 @@ export function register(app: FastifyInstance, s: Services): void {
         status: 202,
         create: async (trx) => {
           const row = await acceptMessage(trx, s, sc, req.body);
+          await countDailySend(trx, s.clock, sc, req.auth.dailySendLimit, s.config.DAILY_SEND_LIMIT);
           // The row is the whole answer, except for attachments, which are read back (with
           // freshly signed URLs) only when the message has some.
           return { id: row.id, body: row.attachment_count ? await loadMessage(trx, sc, row.id) : toMessage(row) };
