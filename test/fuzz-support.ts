@@ -15,7 +15,8 @@
  *   server's coercion rules for query and path): `valid`, `invalid`, or `unknown` where the
  *   document cannot say (an unusual but JSON content type, a body on a route that takes none).
  * - The multipart body of POST /v1/attachments is not generated from its schema (a `binary`
- *   array): valid requests send one small file; its mutations only cover content types.
+ *   array): valid requests send one small file; its mutations are content types, malformed
+ *   multipart and bodies cut short.
  */
 import assert from "node:assert/strict";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
@@ -118,7 +119,7 @@ export interface Generation {
 }
 
 /** Strings a parser or a database may choke on; drawn beside ordinary ones. */
-export const WEIRD_STRINGS = [
+const WEIRD_STRINGS = [
   "", " ", "\u0000", "a\u0000b", "\ud800", "x\udfffy", "\u202eevil", "\u200b", "\ufeff", "Ｆｕｌｌ", "😀👍🏽👨‍👩‍👧", "e\u0301",
   "null", "undefined", "true", "0", "-0", "-1", "1e400", "Infinity", "-Infinity", "NaN", "0x10", "١٢٣",
   "__proto__", "constructor", "prototype", "%00", "%zz", "%2e%2e%2f", "../../etc/passwd", "' OR '1'='1' --", "<script>x</script>",
@@ -126,7 +127,7 @@ export const WEIRD_STRINGS = [
 ];
 
 /** Code points, as ajv counts string lengths. */
-export const codePoints = (s: string): number => [...s].length;
+const codePoints = (s: string): number => [...s].length;
 
 const num = (v: unknown): number | undefined => (typeof v === "number" ? v : undefined);
 
@@ -185,7 +186,7 @@ function stringArbitrary(s: JsonSchema, name: string): fc.Arbitrary<string> {
   );
 }
 
-export function isoTime(minMs: number, maxMs: number): fc.Arbitrary<string> {
+function isoTime(minMs: number, maxMs: number): fc.Arbitrary<string> {
   return fc.integer({ min: minMs, max: maxMs }).map((ms) => new Date(ms).toISOString());
 }
 
@@ -247,9 +248,12 @@ export interface FuzzRequest {
 
 /** Valid parts of a request to `op`, from the document and the hints. */
 export function validParts(op: Operation, g: Generation): fc.Arbitrary<RequestParts> {
-  const path = fc.record(
+  const perParam = fc.record(
     Object.fromEntries(op.params.filter((p) => p.in === "path").map((p) => [p.name, arbitraryFor(p.schema, g, `path.${p.name}`).map(String)])),
   );
+  // Parameters that only make sense together (a webhook and one of its deliveries) come as a whole.
+  const together = g.hint?.("path", {}) as fc.Arbitrary<Record<string, string>> | undefined;
+  const path = together ? fc.oneof({ weight: 3, arbitrary: together }, { weight: 1, arbitrary: perParam }) : perParam;
   const queryParams = op.params.filter((p) => p.in === "query");
   const query = fc.record(Object.fromEntries(queryParams.map((p) => [p.name, arbitraryFor(p.schema, g, `query.${p.name}`)])), {
     requiredKeys: queryParams.filter((p) => p.required).map((p) => p.name),
@@ -292,13 +296,13 @@ const wellFormed = (s: string): string => s.replace(/[\ud800-\udbff](?![\udc00-\
 const encode = (s: string): string => encodeURIComponent(wellFormed(s));
 
 /** A request that gets no answer within this long (of real time) fails: the server hangs on it. */
-export const ANSWER_WITHIN_MS = 10_000;
+const ANSWER_WITHIN_MS = 10_000;
 
 export async function send(t: TestApp, req: FuzzRequest): Promise<LightMyRequestResponse> {
   const m = req.method as "GET";
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new assert.AssertionError({ message: `no answer within ${ANSWER_WITHIN_MS} ms: ${describe(req)}` })), ANSWER_WITHIN_MS);
+    timer = setTimeout(() => reject(new assert.AssertionError({ message: `no answer within ${ANSWER_WITHIN_MS} ms: ${describeRequest(req)}` })), ANSWER_WITHIN_MS);
   });
   try {
     return await Promise.race([t.app.inject({ method: m, url: req.url, headers: req.headers, ...(req.payload === undefined ? {} : { payload: req.payload }) }), hung]);
@@ -308,7 +312,7 @@ export async function send(t: TestApp, req: FuzzRequest): Promise<LightMyRequest
 }
 
 /** A one-line description of a request, for failure messages. */
-export function describe(req: FuzzRequest): string {
+export function describeRequest(req: FuzzRequest): string {
   const body = req.payload === undefined ? "" : ` body=${Buffer.isBuffer(req.payload) ? `<${req.payload.length} bytes multipart>` : clip(req.payload, 300)}`;
   const ct = req.headers["content-type"] === undefined ? "" : ` content-type=${JSON.stringify(req.headers["content-type"])}`;
   return `${req.method} ${clip(req.url, 300)} [${req.mutation}]${ct}${body}`;
@@ -356,7 +360,7 @@ const deepArray = (n: number) => `${"[".repeat(n)}${"]".repeat(n)}`;
 const deepObject = (n: number) => `${'{"a":'.repeat(n)}1${"}".repeat(n)}`;
 
 /** Content types for a JSON route: non-JSON ones (expected 415) and JSON spellings (the document cannot say). */
-export const CONTENT_TYPES = [
+const CONTENT_TYPES = [
   "text/plain", "application/xml", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/octet-stream",
   "application/merge-patch+json", "text/json", "application/json; charset=utf-8", "APPLICATION/JSON", "application/json; charset=latin1", "application/json;;",
 ];
@@ -447,7 +451,8 @@ export function mutation(op: Operation, g: Generation): MutationArb {
   }
   if (op.method === "POST" && op.keyed) {
     muts.push(
-      fc.constantFrom("", " ", "x".repeat(256), "tab\there", "é", '""', '"', "a b").map((k) => ({
+      // Malformed keys (400), and two well-formed spellings: RFC 8941's quoted form and 255 characters.
+      fc.constantFrom("", " ", "x".repeat(256), "tab\there", "é", '""', '"', "a b", '"quoted-key"', "k".repeat(255)).map((k) => ({
         name: `Idempotency-Key: ${JSON.stringify(k)}`,
         apply: (p: RequestParts) => ({ ...p, headers: { ...p.headers, "idempotency-key": k } }),
       })),
@@ -535,6 +540,7 @@ const parsedOrNull = (text: string): unknown => {
 
 /** Text no database stores as sent (http/validation.ts refuses it): a NUL, an unpaired surrogate. */
 function hasUnstorableText(v: unknown, depth = 0): boolean {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching NUL is the point
   if (typeof v === "string") return /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(v);
   if (v === null || typeof v !== "object" || depth > 50) return false;
   return Object.entries(v).some(([k, x]) => hasUnstorableText(k) || hasUnstorableText(x, depth + 1));
@@ -600,6 +606,11 @@ export class Classifier {
       }
     } else if (op.body?.contentType === "multipart/form-data") {
       if (!parts.multipart) reasons.push({ kind: "invalid", why: `not multipart (${ct ?? "none"})` });
+      else {
+        // Cut short: the close delimiter (--boundary--) is missing; what follows it is optional.
+        const boundary = /boundary=(\S+)/.exec(parts.multipart.headers["content-type"] ?? "")?.[1] ?? "";
+        if (!parts.multipart.payload.toString("latin1").includes(`--${boundary}--`)) reasons.push({ kind: "invalid", why: "a multipart body cut short" });
+      }
     } else if (req.payload !== undefined && op.method !== "GET") reasons.push({ kind: "unknown", why: "a body on a route that takes none" });
     // Headers.
     const key = req.headers["idempotency-key"];
@@ -608,7 +619,10 @@ export class Classifier {
       if (!/^[\x21-\x7e]{1,255}$/.test(bare)) reasons.push({ kind: "invalid", why: IDEMPOTENCY_KEY_FORMAT });
     }
     // The server's one rule beyond the schemas (http/validation.ts): no NUL, no unpaired surrogate.
-    const texts = [...pathValues, ...Object.values(query), ...(req.payload !== undefined && typeof req.payload === "string" ? [parsedOrNull(req.payload)] : [])];
+    const body = req.payload !== undefined && typeof req.payload === "string" ? parsedOrNull(req.payload) : null;
+    // A webhook url is left to its own check (400 invalid_url), like the server does.
+    const bodyTexts = body && typeof body === "object" && !Array.isArray(body) ? Object.entries(body).filter(([k]) => k !== "url").map(([, v]) => v) : [body];
+    const texts = [...pathValues, ...Object.values(query), ...bodyTexts];
     if (texts.some(hasUnstorableText)) reasons.push({ kind: "invalid", why: UNSTORABLE });
     const invalid = reasons.find((r) => r.kind === "invalid");
     if (invalid) return invalid;
@@ -727,7 +741,7 @@ export class Oracle {
    * hold, the operation's documented statuses do not apply.
    */
   check(req: FuzzRequest, res: LightMyRequestResponse, opts: { testOnlyLive?: boolean; kind?: Kind; routed?: boolean } = {}): Verdict {
-    const where = () => `${describe(req)}\n  → ${res.statusCode} ${clip(res.body, 600)}`;
+    const where = () => `${describeRequest(req)}\n  → ${res.statusCode} ${clip(res.body, 600)}`;
     const { op } = req;
     const status = res.statusCode;
     const perOp = this.seen.get(op.id) ?? new Map<number, number>();
@@ -805,12 +819,14 @@ export interface Resources {
   /** Uploaded and not yet used by a message. */
   freeAttachment: string[];
   participant: string[];
+  /** Deliveries with their webhook: { id, delivery_id }. */
+  hookDelivery: { id: string; delivery_id: string }[];
   /** Signed URL queries (expires, signature) of the attachments. */
   signed: { id: string; expires: string; signature: string }[];
 }
 
-export const emptyResources = (): Resources => ({
-  message: [], failedMessage: [], chat: [], group: [], webhook: [], delivery: [], attachment: [], freeAttachment: [], participant: [], signed: [],
+const emptyResources = (): Resources => ({
+  message: [], failedMessage: [], chat: [], group: [], webhook: [], delivery: [], attachment: [], freeAttachment: [], participant: [], hookDelivery: [], signed: [],
 });
 
 export interface Owner {
@@ -833,10 +849,10 @@ export interface World {
   idsOf(owners: Owner[]): Set<string>;
 }
 
-export const A_NUMBERS = ["+15557770101", "+15557770102"];
-export const B_NUMBERS = ["+15557770201"];
+const A_NUMBERS = ["+15557770101", "+15557770102"];
+const B_NUMBERS = ["+15557770201"];
 /** Recipients: the simulator's scripted ones and an ordinary iMessage user. */
-export const RECIPIENTS = [SIM.smsOnly, SIM.fails, SIM.neverDelivered, SIM.echoes, SIM.reactsLove, SIM.typesThenReplies, "+15557779999", "bob@example.com"];
+const RECIPIENTS = [SIM.smsOnly, SIM.fails, SIM.neverDelivered, SIM.echoes, SIM.reactsLove, SIM.typesThenReplies, "+15557779999", "bob@example.com"];
 
 /**
  * Webhook DNS for the fuzz apps (tests never reach the internet): `*.example.com` resolves to a
@@ -878,6 +894,7 @@ async function seedOwner(t: TestApp, o: Owner): Promise<void> {
   o.res.webhook.push(String(hook.id));
   const delivery = await ok2xx(await t.call(o.key, "POST", `/v1/webhooks/${hook.id}/test`, {}), "a test delivery");
   o.res.delivery.push(String(delivery.id));
+  o.res.hookDelivery.push({ id: String(hook.id), delivery_id: String(delivery.id) });
   for (const name of ["a.txt", "b.txt", "c.txt"]) {
     const body = multipart([{ filename: name, type: "text/plain", data: Buffer.from(`file ${name}`) }]);
     const res = await t.app.inject({ method: "POST", url: "/v1/attachments", headers: { authorization: `Bearer ${o.key}`, ...body.headers }, payload: body.payload });
@@ -908,7 +925,7 @@ export async function seedWorld(t: TestApp): Promise<World> {
   const own = { test: owner(a, "test", A_NUMBERS), live: owner(a, "live", A_NUMBERS) };
   const foreign = [owner(b, "test", B_NUMBERS), owner(b, "live", B_NUMBERS)];
   for (const o of [own.test, own.live, ...foreign]) await seedOwner(t, o);
-  await elapse(t, 10_000, 250);
+  await elapse(t, 10_000, 1_000);
   return {
     t,
     a,
@@ -964,6 +981,7 @@ export function track(w: World, mode: Mode, opId: string, path: Record<string, s
     }
     case "POST /v1/webhooks/{id}/test":
       push(res.delivery, one.id);
+      if (one.id && path.id) res.hookDelivery.push({ id: path.id, delivery_id: one.id });
       break;
     case "POST /v1/attachments/presign":
       push(res.attachment, one.id);
@@ -1022,6 +1040,21 @@ export function hintsFor(w: World, mode: Mode, op: Operation): NonNullable<Gener
       case "":
         if (op.id === "POST /v1/messages") return typicalSend();
         if (op.id === "POST /v1/test_helpers/inbound") return fc.record({ from_handle: fc.constantFrom(...A_NUMBERS), remote_handle: handles ?? fc.constant("+15557776666"), text });
+        if (op.id === "POST /v1/chats") {
+          // Ordinary iMessage users (the simulator refuses its SMS-only and failing recipients in a group).
+          const member = fc.integer({ min: 0, max: 9999 }).map((n) => `+1555666${String(n).padStart(4, "0")}`);
+          return fc.record({ from_handle: fc.constant(A_NUMBERS[0] as string), addresses: fc.uniqueArray(member, { minLength: 2, maxLength: 5 }), message: fc.record({ text }) });
+        }
+        if (op.id === "POST /v1/test_helpers/group_changes") {
+          return fc.oneof(
+            fc.record({ conversation_id: live(me.group, MISSING_ID), type: fc.constant("renamed"), title: fc.option(fc.constantFrom("New name", "😀"), { nil: null }) }),
+            fc.record({ conversation_id: live(me.group, MISSING_ID), type: fc.constantFrom("participant_added", "participant_removed"), handle: live(me.participant, "+15557778881") }),
+          );
+        }
+        return undefined;
+      case "path":
+        if (op.id === "POST /v1/webhooks/{id}/deliveries/{delivery_id}/retry") return me.hookDelivery.length ? live(me.hookDelivery, me.hookDelivery[0] as { id: string; delivery_id: string }) : undefined;
+        if (op.id === "POST /v1/messages/{id}/retry") return fc.record({ id: live(me.failedMessage, MISSING_ID) });
         return undefined;
       case "path.id": {
         const kind = resourceOfPath(op.path);
@@ -1059,12 +1092,16 @@ export function hintsFor(w: World, mode: Mode, op: Operation): NonNullable<Gener
         return rarely(undefined);
       case "attachment_ids[]":
         return fc.oneof({ weight: 6, arbitrary: live(me.freeAttachment, MISSING_ID) }, { weight: 3, arbitrary: ids("attachment") });
-      case "url":
-        return fc.constantFrom(
-          "https://hooks.example.com/in", "http://hooks.example.com:8080/p?q=1", "https://HOOKS.example.com/%7Efuzz", "https://a.example.net/private",
-          "http://127.0.0.1/x", "http://[::1]/", "http://169.254.169.254/latest", "ftp://hooks.example.com/", "https://user:pw@hooks.example.com/",
-          "https://nowhere.invalid/", "https://localhost/", "//hooks.example.com/", "https://hooks.example.com/\u0000",
+      case "url": {
+        // Mostly URLs that pass (so endpoints exist to act on), sometimes ones that are refused.
+        const passes = fc.constantFrom("https://hooks.example.com/in", "http://hooks.example.com:8080/p?q=1", "https://HOOKS.example.com/%7Efuzz", "https://93.184.215.14/x", "https://hooks.example.com/ü");
+        const refused = fc.constantFrom(
+          "https://a.example.net/private", "http://127.0.0.1/x", "http://[::1]/", "http://169.254.169.254/latest", "ftp://hooks.example.com/",
+          "https://user:pw@hooks.example.com/", "https://nowhere.invalid/", "https://localhost/", "//hooks.example.com/", "https://hooks.example.com/\u0000",
         );
+        const url = fc.oneof({ weight: 3, arbitrary: passes }, { weight: 1, arbitrary: refused });
+        return op.method === "PATCH" ? rarely(url) : url;
+      }
       case "send_at":
         return rarely(fc.integer({ min: -3_600_000, max: 31 * 86_400_000 }).map((d) => new Date(now() + d).toISOString()));
       case "query.before":

@@ -194,7 +194,7 @@ export class Idempotency {
   private async claim(trx: Tx, req: FastifyRequest, key: string, state: IdempotencyKeysTable["state"]): Promise<{ existing?: { resourceId: string }; lockedAt: string }> {
     const now = this.opts.clock.now();
     const route = req.routeOptions.url ?? req.url;
-    const fp = fingerprint(req.method, route, req.query, req.body);
+    const fp = fingerprint(req.method, route, req.query, req.body, req.params as Record<string, string>);
     if (this.opts.db.dialect === "postgres") await sql`set local lock_timeout = '2s'`.execute(trx);
     await trx.deleteFrom("idempotency_keys").where((eb) => eb.and(this.match(req, key))).where("created_at", "<", this.expiryCutoff()).execute();
     const inserted = await trx
