@@ -1,9 +1,9 @@
-import { timingSafeEqual } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import type { Services } from "../app.js";
 import { storeInboundMedia } from "../attachments/inbound.js";
 import { ApiError } from "../errors.js";
+import { safeEqual } from "../keys/secret.js";
 import { Envelope, ok } from "../http/envelope.js";
 import { applyDeviceEvents } from "../messages/ingest.js";
 import { deviceNumber } from "./registry.js";
@@ -14,10 +14,7 @@ import { participantsOf } from "../chats/group-change.js";
 
 /** Equal secrets, compared in constant time (the ingest URL's secret authenticates the device). */
 export function secretMatches(given: string | undefined, expected: string): boolean {
-  if (given === undefined) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return given !== undefined && safeEqual(given, expected);
 }
 
 /** The tools a back-end uses while normalising one number's device events. */

@@ -1,3 +1,4 @@
+import { messageEventData } from "./event-data.js";
 import { iso } from "../clock.js";
 import type { MessagesTable, NumbersTable } from "../db/schema.js";
 import { ApiError, type ErrorCode } from "../errors.js";
@@ -6,8 +7,7 @@ import type { ActionOutcome, MessageTarget } from "../backends/backend.js";
 import { type Backends, deviceNumber } from "../backends/registry.js";
 import { reactionData, replacedWhatsAppReactions, saveReaction } from "./ingest.js";
 import { cancelQueued, type MessageDeps, requireOnline } from "./service.js";
-import { type Scope, getMessageRow, reactionsOf, toMessage } from "./store.js";
-import { attachmentsByMessage } from "../attachments/store.js";
+import { type Scope, getMessageRow } from "./store.js";
 import { TAPBACKS } from "./schemas.js";
 
 /**
@@ -83,7 +83,7 @@ export async function editMessage(deps: ActionDeps, scope: Scope, id: string, te
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
     const updated = { ...row, ...set };
     // The event carries the whole message as it now is, reactions included.
-    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
+    const data = await messageEventData(trx, updated);
     await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.edited", data }]);
     return updated;
   });
@@ -106,7 +106,7 @@ export async function deleteMessage(deps: ActionDeps, scope: Scope, id: string):
     const set = { unsent_at: iso(now), updated_at: iso(now) };
     await trx.updateTable("messages").set(set).where("id", "=", row.id).execute();
     const updated = { ...row, ...set };
-    const data = toMessage(updated, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
+    const data = await messageEventData(trx, updated);
     await emitEvents(trx, deps.clock, [{ accountId: row.account_id, mode: row.mode, type: "message.unsent", data }]);
     return updated;
   });

@@ -1,9 +1,8 @@
+import { messageEventData } from "./event-data.js";
 import { iso, type Clock } from "../clock.js";
 import type { Tx } from "../db/client.js";
 import type { MessagesTable } from "../db/schema.js";
 import type { EventRow } from "../events/catalog.js";
-import { attachmentsByMessage } from "../attachments/store.js";
-import { reactionsOf, toMessage } from "./store.js";
 import { byDeviceId } from "./ingest.js";
 
 /**
@@ -38,8 +37,7 @@ async function byId(trx: Tx, id: string): Promise<MessagesTable | undefined> {
 }
 
 async function eventOf(trx: Tx, row: MessagesTable, type: EventRow["type"]): Promise<EventRow> {
-  const data = toMessage(row, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
-  return { accountId: row.account_id, mode: row.mode, type, data };
+  return { accountId: row.account_id, mode: row.mode, type, data: await messageEventData(trx, row) };
 }
 
 async function applySent(trx: Tx, clock: Clock, e: Extract<DeviceUpdateEvent, { kind: "sent" }>, out: EventRow[]) {

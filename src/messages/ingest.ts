@@ -1,3 +1,4 @@
+import { messageEventData } from "./event-data.js";
 import { iso, type Clock } from "../clock.js";
 import type { Tx } from "../db/client.js";
 import type { ChannelName, Mode, MessagesTable } from "../db/schema.js";
@@ -8,7 +9,7 @@ import { uuidv7 } from "../ids.js";
 import { upsertThread } from "../chats/store.js";
 import { applyGroupChanged, type DeviceGroup, type GroupChangedEvent, groupChatForInbound } from "../chats/group-ingest.js";
 import { laneIdOf } from "../dispatch/lanes.js";
-import { reactionsOf, toMessage } from "./store.js";
+import { toMessage } from "./store.js";
 import { attachmentsByMessage, claimAttachments, publicAttachments } from "../attachments/store.js";
 import { applyDeviceUpdate, type DeviceUpdateEvent } from "./ingest-updates.js";
 
@@ -93,7 +94,7 @@ async function applyAck(trx: Tx, clock: Clock, e: { kind: "delivered" | "read"; 
   }
   if (e.kind === "delivered") await markDelivered(trx, set.updated_at as string, at, row.id);
   else await markRead(trx, set.updated_at as string, at, set.delivered_at as string, row.id);
-  const data = toMessage({ ...row, ...set }, (await reactionsOf(trx, [row.id])).get(row.id), (await attachmentsByMessage(trx, [row], "event")).get(row.id));
+  const data = await messageEventData(trx, { ...row, ...set });
   out.push({ accountId: row.account_id, mode: row.mode, type: `message.${e.kind}`, data });
 }
 

@@ -79,7 +79,7 @@ export class BlueBubblesBackend implements LiveBackend {
     const files = m.attachments ?? [];
     for (const [i, file] of files.entries()) {
       const r = await this.sendFile(number, chatGuid, method, `${m.id}:${i + 1}`, file, i === 0 ? extras : {});
-      const outcome = this.outcomeOf(r, i > 0 || deviceId !== null);
+      const outcome = this.outcomeOf(r, i > 0);
       if (outcome.kind !== "sent") return outcome;
       deviceId ??= outcome.deviceId;
     }
