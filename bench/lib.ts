@@ -34,8 +34,8 @@ export interface Scenario {
   name: string;
   baseline: Target;
   target: Target;
-  /** Target req/s ÷ baseline req/s we aim for; reported, never asserted. */
-  goal: number;
+  /** Target req/s ÷ baseline req/s we aim for; reported, never asserted. None: a reference line. */
+  goal?: number;
   /** Concurrent connections for both sides, when the scenario needs other than BENCH_CONNECTIONS. */
   connections?: number;
 }

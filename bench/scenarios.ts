@@ -41,6 +41,13 @@ export function scenarios(opts: { postgres: boolean }): Scenario[] {
       goal: 0.5,
     },
     {
+      // How far any durable accept can go on this machine: the same rows, schema and group
+      // commit, with none of the app's own work (see "bare-accept" in bench/server.ts).
+      name: "POST /v1/messages (floor: Fastify + the accept's SQLite writes)",
+      baseline: bareFastifyPost,
+      target: { label: "bare Fastify + SQLite writes", server: "bare-accept", db: "sqlite", request: sendMessage },
+    },
+    {
       // Many clients at once: what group commit is for (10 connections cap a commit at 10 sends).
       name: "POST /v1/messages (accept, 64 connections)",
       baseline: bareFastifyPost,

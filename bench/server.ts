@@ -16,9 +16,11 @@ import { createAccount } from "../src/accounts/store.js";
 import { createApp } from "../src/app.js";
 import { systemClock } from "../src/clock.js";
 import { defaultConfig } from "../src/config.js";
-import { openDb } from "../src/db/client.js";
+import { openDb, walSync } from "../src/db/client.js";
+import SQLite from "better-sqlite3";
 import { createKey } from "../src/keys/store.js";
 import { addNumber } from "../src/numbers/store.js";
+import { uuidv7 } from "../src/ids.js";
 import type { Fixture } from "./lib.js";
 
 interface Booted {
@@ -53,6 +55,63 @@ const servers: Record<string, () => Promise<Booted>> = {
       return reply.code(201).send({ data: [] });
     });
     return { app, fixture: { apiKey: "unused" }, close: async () => {} };
+  },
+
+  /**
+   * The floor of any durable accept (bench/scenarios.ts): Fastify + better-sqlite3 writing, for
+   * each POST, copies of the rows one real send writes — the message, its `message.created`
+   * event, its lane's pacing state and its chat — on the app's own schema and indexes, with the
+   * app's durability (WAL, group commit, fdatasync before answering). No auth, validation, rate
+   * limit, idempotency or query builder: what is left when the app's own work costs nothing.
+   */
+  async "bare-accept"() {
+    const dataDir = env("BENCH_DATA_DIR");
+    const template = await oneRealSend(dataDir);
+    const raw = new SQLite(join(dataDir, "msgbubbles.sqlite"));
+    raw.pragma("journal_mode = WAL");
+    raw.pragma("synchronous = NORMAL");
+    const wal = walSync(join(dataDir, "msgbubbles.sqlite-wal"));
+    const insert = (table: string, row: Record<string, unknown>) => {
+      const cols = Object.keys(row);
+      const stmt = raw.prepare(`insert into "${table}" (${cols.map((c) => `"${c}"`).join(", ")}) values (${cols.map(() => "?").join(", ")})`);
+      return (values: Record<string, unknown>) => stmt.run(cols.map((c) => (c in values ? values[c] : row[c])));
+    };
+    const insertMessage = insert("messages", template.message);
+    const insertEvent = insert("events", template.event);
+    const updateLane = raw.prepare(`update "sender_lanes" set "tat" = ?, "pending" = "pending" + 1 where "id" = ?`);
+    const updateChat = raw.prepare(`update "chats" set "last_message_at" = ?, "updated_at" = ? where "id" = ?`);
+    let batch: (() => void)[] = [];
+    const accept = () =>
+      new Promise<string>((resolve) => {
+        const id = uuidv7();
+        batch.push(() => resolve(id));
+        if (batch.length > 1) return;
+        setImmediate(async () => {
+          const answered = batch;
+          batch = [];
+          const now = new Date().toISOString();
+          raw.prepare("begin immediate").run();
+          for (let i = 0; i < answered.length; i++) {
+            const msg = uuidv7();
+            insertMessage({ id: msg, created_at: now, updated_at: now, queue_key: `${now}:${msg}` });
+            insertEvent({ id: uuidv7(), created_at: now, data: template.event.data });
+            updateLane.run(Date.now(), template.message.lane_id);
+            updateChat.run(now, now, template.message.chat_id);
+          }
+          raw.prepare("commit").run();
+          await wal.sync();
+          for (const done of answered) done();
+        });
+      });
+    const app = fastify({ logger: false });
+    app.post("/v1/messages", async (_req, reply) => {
+      const id = await accept();
+      return reply.code(202).send({ data: { ...template.answer, id }, request_id: "req_bench" });
+    });
+    return { app, fixture: { apiKey: "unused", from: template.from }, close: async () => {
+        raw.close();
+      },
+    };
   },
 
   /** The real app on a seeded database: one account, one test key, three numbers. */
@@ -93,6 +152,29 @@ const servers: Record<string, () => Promise<Booted>> = {
     };
   },
 };
+
+/** The rows and answer of one real `POST /v1/messages` on a fresh database in `dataDir`. */
+async function oneRealSend(dataDir: string) {
+  const db = await openDb({ dataDir });
+  const account = await createAccount(db.kysely, systemClock, "Bench");
+  const key = await createKey(db.kysely, systemClock, { accountId: account.id, mode: "test", rateLimit: 1_000 });
+  const from = "+15555550100";
+  await addNumber(db.kysely, systemClock, { accountId: account.id, handle: from, channels: "imessage,sms", backend: "simulator", label: "Bench", pace: 6000 });
+  const app = await createApp({ config: defaultConfig({ LOG_LEVEL: "silent", DATA_DIR: dataDir }), db, logger: false });
+  const res = await app.inject({
+    method: "POST",
+    url: "/v1/messages",
+    headers: { authorization: `Bearer ${key.key}` },
+    payload: { from_handle: from, to: "+15555551234", text: "Hello from the benchmark", metadata: { order: "1234" } },
+  });
+  if (res.statusCode !== 202) throw new Error(`bare-accept seed: ${res.statusCode} ${res.body}`);
+  const answer = (res.json() as { data: Record<string, unknown> }).data;
+  const message = await db.kysely.selectFrom("messages").selectAll().where("id", "=", String(answer.id)).executeTakeFirstOrThrow();
+  const event = await db.kysely.selectFrom("events").selectAll().orderBy("id", "desc").limit(1).executeTakeFirstOrThrow();
+  await app.close();
+  await db.close();
+  return { answer, message: message as unknown as Record<string, unknown> & { lane_id: string; chat_id: string }, event: event as unknown as Record<string, unknown>, from };
+}
 
 function env(name: string): string {
   const v = process.env[name];
