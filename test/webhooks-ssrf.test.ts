@@ -72,6 +72,32 @@ describe("egress safety at delivery", () => {
     assert.notEqual(row.failing_since, null);
   });
 
+  it("§9 decision 6: DNS down at registration → accepted; deliveries fail and retry while it is down, then arrive", async () => {
+    const receiver = await canary();
+    let dnsDown = true;
+    const resolver = async (hostname: string) => {
+      if (dnsDown) throw Object.assign(new Error(`getaddrinfo EAI_AGAIN ${hostname}`), { code: "EAI_AGAIN" });
+      return [{ address: "127.0.0.1", family: 4 as const }];
+    };
+    // The receiver sits on an allowed range, as a LAN host would.
+    const { t } = await boot({ webhookResolver: resolver, config: { WEBHOOK_ALLOW_PRIVATE_CIDRS: "127.0.0.1/32" } });
+    const a = await t.seedAccount();
+    const w = await createWebhook(t, a.testKey, `http://hooks.lan.test:${receiver.port}/hook`);
+    await emit(t, a.id, "test");
+    await deliver(t);
+    const [failed] = await deliveriesOf(t, a.testKey, w.id);
+    assert.deepEqual([failed.status, failed.attempts], ["pending", 1]);
+    assert.match(failed.last_error, /does not resolve \(EAI_AGAIN\)/);
+    assert.ok(failed.next_attempt_at, "a retry is scheduled");
+    assert.equal(receiver.requests.length, 0);
+    dnsDown = false;
+    t.clock.advance(10 * 60_000);
+    await deliver(t);
+    const [done] = await deliveriesOf(t, a.testKey, w.id);
+    assert.deepEqual([done.status, done.attempts], ["delivered", 2]);
+    assert.equal(receiver.requests.length, 1);
+  });
+
   it("a name with a public and a private answer is blocked too (one denied answer is enough)", async () => {
     const target = await canary();
     const both = [PUBLIC_IP];

@@ -153,14 +153,14 @@ describe("checkWebhookUrl: §2.7 rejections (WH-T13)", () => {
     assert.deepEqual(publicExample.asked, ["example.com", "example.com"]);
   });
 
-  it("503 unavailable: DNS itself failing (EAI_AGAIN) is not the customer's fault", async () => {
+  it("accepted: DNS itself failing (EAI_AGAIN) is not the customer's fault (§9 decision 6); NXDOMAIN still is a typo", async () => {
     const down = Object.assign(new Error("getaddrinfo EAI_AGAIN hooks.test"), { code: "EAI_AGAIN" });
-    const err = await checkWebhookUrl("https://hooks.test/", PUBLIC_ONLY, fakeResolver({ "hooks.test": down })).then(
-      () => assert.fail("accepted"),
-      (e: unknown) => e,
-    );
-    assert.ok(err instanceof ApiError);
-    assert.equal(err.code, "unavailable");
+    assert.equal((await checkWebhookUrl("https://hooks.test/x", PUBLIC_ONLY, fakeResolver({ "hooks.test": down }))).href, "https://hooks.test/x");
+    const missing = Object.assign(new Error("getaddrinfo ENOTFOUND hooks.test"), { code: "ENOTFOUND" });
+    await assertRejected("https://hooks.test/x", fakeResolver({ "hooks.test": missing }));
+    // Names and literals that are refused without asking DNS stay refused while it is down.
+    await assertRejected("http://169.254.169.254/", fakeResolver({}));
+    await assertRejected("http://metadata.google.internal/", fakeResolver({ "metadata.google.internal": down }));
   });
 });
 

@@ -24,7 +24,6 @@ const MESSAGES = {
   notPublic: "url host is not a public address.",
   resolvesPrivate: "url host resolves to a non-public address.",
   noAnswer: "url host does not resolve.",
-  dnsDown: "The url host could not be resolved right now. Safe to retry.",
 } as const;
 
 function invalid(message: string): ApiError {
@@ -75,7 +74,9 @@ function isTemporaryDnsFailure(err: unknown): boolean {
 
 /**
  * Returns the parsed URL when a webhook may be registered at `raw`; throws ApiError
- * `invalid_url` (or `unavailable` when DNS itself is failing) otherwise.
+ * `invalid_url` otherwise. A name that does not exist (NXDOMAIN) is a typo: refused. When DNS
+ * itself is failing the name is accepted (reliability.md §9 decision 6): refusing would make our
+ * outage the customer's error, and every delivery checks the address again before it connects.
  */
 export async function checkWebhookUrl(raw: string, policy: AddressPolicy, resolve: Resolver): Promise<URL> {
   const url = parseWebhookUrl(raw);
@@ -93,7 +94,7 @@ export async function checkWebhookUrl(raw: string, policy: AddressPolicy, resolv
   try {
     answers = await resolve(hostname);
   } catch (err) {
-    if (isTemporaryDnsFailure(err)) throw new ApiError("unavailable", MESSAGES.dnsDown);
+    if (isTemporaryDnsFailure(err)) return url;
     throw invalid(MESSAGES.noAnswer);
   }
   if (answers.length === 0) throw invalid(MESSAGES.noAnswer);
