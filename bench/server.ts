@@ -114,6 +114,24 @@ const servers: Record<string, () => Promise<Booted>> = {
     };
   },
 
+  /**
+   * The floor of any HTTP upload (bench/uploads.ts): Fastify with no body parser, piping the raw
+   * request body to a file with fsync — no multipart parsing at all. What moving the bytes over
+   * loopback HTTP costs on this machine, whoever parses them.
+   */
+  async "bare-body"() {
+    const dir = env("BENCH_DATA_DIR");
+    const app = fastify({ logger: false });
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser("*", (_req, _payload, done) => done(null));
+    let n = 0;
+    app.post("/v1/attachments", async (req, reply) => {
+      await pipeline(req.raw, createWriteStream(join(dir, `f${n++}`), { highWaterMark: 256 * 1024, flush: true }));
+      return reply.code(201).send({ data: [] });
+    });
+    return { app, fixture: { apiKey: "unused" }, close: async () => {} };
+  },
+
   /** The real app on a seeded database: one account, one test key, three numbers. */
   async app() {
     const postgres = env("BENCH_DB") === "postgres";
