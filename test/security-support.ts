@@ -1,8 +1,43 @@
 /**
- * Pieces of the security suite (test/security.test.ts): resources made through the public API for
+ * Pieces of the security suite (test/security-*.test.ts): resources made through the public API for
  * the cross-account matrix, the routes' valid bodies and the fields no client may set, a dump of
  * the database to prove a refused request changed nothing, raw sockets for the slow-client tests,
  * the SSRF URL table, and a spy on crypto.timingSafeEqual.
+ *
+ * The suite is reliability.md §5 (OWASP API Security Top 10 2023 mapped to MsgBubbles), one test or
+ * more per SEC-T01…T25, one file per kind of attack. Where another file already owns a property,
+ * the security test re-asserts its essence and names that file; the full mapping is the list below.
+ *
+ * SEC-T01 BOLA by path id ............ security-access.test.ts (+ auth-contract.test.ts: every route × every key kind)
+ * SEC-T02 BOLA by id inside a body ... security-access.test.ts (+ messages.test.ts, attachments-send.test.ts)
+ * SEC-T03 idempotency across accounts  security-access.test.ts (+ idempotency.test.ts IDEM-T12)
+ * SEC-T04 uniform 401 ................ security-keys.test.ts (+ auth-contract.ts)
+ * SEC-T05 ?api_key= refused .......... security-keys.test.ts (+ edge.test.ts)
+ * SEC-T06 no keys/secrets in logs .... security-keys.test.ts (+ edge.test.ts)
+ * SEC-T07 only a hash at rest ........ security-keys.test.ts (+ edge.test.ts); constant-time comparison there only
+ * SEC-T08 mass assignment ............ security-exposure.test.ts (+ messages.test.ts)
+ * SEC-T09 no excess exposure ......... security-exposure.test.ts
+ * SEC-T10 webhook secret never read .. security-exposure.test.ts (+ webhooks-endpoints.test.ts WH-R1)
+ * SEC-T11 body limit 413 ............. security-limits.test.ts (+ edge.test.ts)
+ * SEC-T12 upload limit 413 ........... security-limits.test.ts (+ attachments.test.ts)
+ * SEC-T13 type by magic bytes ........ security-limits.test.ts (+ attachments.test.ts)
+ * SEC-T14 pagination caps ............ security-limits.test.ts (+ messages-list.test.ts)
+ * SEC-T15 slow clients cut off ....... security-limits.test.ts (a listening server); the defaults in security-config.test.ts
+ * SEC-T16 multipart part count ....... security-limits.test.ts (+ attachments.test.ts)
+ * SEC-T17 test keys never touch live . security-functions.test.ts and security-access.test.ts (+ chats.test.ts, lifecycle.test.ts)
+ * SEC-T18 405 + Allow everywhere ..... security-functions.test.ts (+ edge.test.ts)
+ * SEC-T19 mass-sending limits ........ security-functions.test.ts (+ dispatch-pacing.test.ts PACE-T04), daily cap included
+ * SSRF (API7; WH-T13…T21) ............ security-ssrf.test.ts: webhook url on POST and PATCH, presign, device ingest
+ *                                      (+ webhooks-endpoints.test.ts, webhooks-ssrf.test.ts WH-T15…T18)
+ * SEC-T20 5xx carry no internals ..... security-config.test.ts (+ edge.test.ts), including a device's error text in a 502
+ * SEC-T21 one envelope, every status . security-config.test.ts; raw 408/431/400 in security-limits.test.ts (+ edge.test.ts)
+ * SEC-T22 X-Request-Id injection ..... security-config.test.ts (+ edge.test.ts)
+ * SEC-T23 routes == OpenAPI .......... security-config.test.ts (+ edge.test.ts)
+ * SEC-T24 untrusted device answers ... security-devices.test.ts (device-http.ts against a raw server, size cap included)
+ * SEC-T25 forged device callbacks .... security-ssrf.test.ts (+ bluebubbles-events.test.ts, waha-events.test.ts)
+ *
+ * A file's blocks run one after another, each with its own app (one live test database at a time
+ * per file).
  */
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
@@ -29,6 +64,9 @@ export async function secApp(opts: TestAppOptions = {}): Promise<TestApp> {
 }
 
 export const keyOf = (a: SeededAccount, mode: Mode) => (mode === "test" ? a.testKey : a.liveKey);
+
+/** A route as ID_ROUTES names it: "METHOD /template". */
+export const routeKey = (r: { method: string; url: string }) => `${r.method} ${r.url}`;
 
 /** A public IP literal: webhook registration needs no DNS. */
 export const HOOK_URL = "http://93.184.216.34/hook";
