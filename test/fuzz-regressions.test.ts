@@ -1,5 +1,5 @@
 /**
- * Regressions for the bugs the OpenAPI fuzzer (test/fuzz.test.ts) found, one focused test each,
+ * Regressions for the bugs the OpenAPI fuzzer (test/fuzz-*.test.ts) found, one focused test each,
  * named after what the fuzzer reported. They pass on SQLite and PostgreSQL.
  */
 import assert from "node:assert/strict";
@@ -10,7 +10,7 @@ import { after, before, describe, test } from "node:test";
 import type { LightMyRequestResponse } from "fastify";
 import { multipart } from "./attachment-support.js";
 import { openApiDoc } from "./edge-support.js";
-import { operationsOf } from "./fuzz-support.js";
+import { operationsOf } from "./fuzz-openapi.js";
 import { buildTestApp, type SeededAccount, type TestApp } from "./helpers.js";
 import { assertError } from "./messaging-helpers.js";
 
