@@ -1,4 +1,4 @@
-/** The records the fake keeps per device, and the shapes its request plumbing passes between layers. */
+/** The records the fake keeps per device, and the shapes its request plumbing passes between modules. */
 
 export interface FakeWaMessage {
   id: string;
@@ -36,6 +36,24 @@ export interface FakeGroup {
   subject: string;
   participants: string[];
 }
+/**
+ * The public fields of FakeWaha that the internals use. They are read through the fake on every use, never copied,
+ * because tests read and reassign them (`fake.refuse = {...}`, `fake.plus = false`).
+ */
+export interface FakeState {
+  url: string;
+  sessions: Map<string, FakeSession>;
+  messages: FakeWaMessage[];
+  sent: FakeWaMessage[];
+  deliveries: { url: string; event: string; status: number | null; error: string | null }[];
+  existing: (phoneDigits: string) => boolean;
+  plus: boolean;
+  rawSendResponses: boolean;
+  groups: Map<string, FakeGroup>;
+  refuse: { reaction?: boolean; edit?: boolean; revoke?: boolean; group?: boolean };
+}
+export type HangOpts = { ms: number; sent: boolean; status?: number };
+export type InboundOpts = { from: string; text: string; groupId?: string; participant?: string; replyTo?: string; media?: { mimetype: string; filename: string; data: Buffer } };
 export type GroupChange = { kind: "subject"; subject: string; by: string } | { kind: "add" | "remove"; participant: string; by: string };
 export type Json = Record<string, unknown>;
 export type Reply = { status?: number; body?: unknown; bytes?: { type: string; data: Buffer } };

@@ -1,18 +1,23 @@
 import { createHmac, randomBytes, randomUUID } from "node:crypto";
-import { WahaState } from "./state.js";
-import type { FakeWebhookConfig } from "./types.js";
+import type { FakeState, FakeWebhookConfig } from "./types.js";
 import { WAHA_VERSION } from "./wa-format.js";
 
 /** WAHA's webhook envelope, POSTed (and HMAC-signed) to each session's `config.webhooks`. */
-export abstract class WahaWebhooks extends WahaState {
-  protected readonly pending = new Set<Promise<void>>();
+export class Webhooks {
+  readonly pending = new Set<Promise<void>>();
   private readonly chains = new Map<string, Promise<void>>();
 
+  constructor(
+    private readonly fake: FakeState,
+    private readonly now: () => number,
+    private readonly signal: () => AbortSignal,
+  ) {}
+
   /** One envelope per event, POSTed to every webhook subscribed to it (or "*"): one attempt, no retries (WAHA Core). */
-  protected emit(session: string, event: string, payload: unknown): void {
-    const s = this.sessions.get(session);
+  emit(session: string, event: string, payload: unknown): void {
+    const s = this.fake.sessions.get(session);
     if (!s) return;
-    const env = { environment: { version: WAHA_VERSION, engine: "NOWEB", tier: this.plus ? "PLUS" : "CORE", browser: null } };
+    const env = { environment: { version: WAHA_VERSION, engine: "NOWEB", tier: this.fake.plus ? "PLUS" : "CORE", browser: null } };
     const envelope = { id: `evt_${randomBytes(13).toString("hex")}`, timestamp: this.now(), session, metadata: {}, engine: "NOWEB", me: s.me ?? undefined, ...env, event, payload };
     const body = JSON.stringify(envelope);
     for (const hook of s.config.webhooks ?? []) {
@@ -41,9 +46,9 @@ export abstract class WahaWebhooks extends WahaState {
     }
     for (const h of hook.customHeaders ?? []) headers[h.name] = h.value;
     const record = { url: hook.url, event, status: null as number | null, error: null as string | null };
-    this.deliveries.push(record);
+    this.fake.deliveries.push(record);
     try {
-      const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(10_000)]);
+      const signal = AbortSignal.any([this.signal(), AbortSignal.timeout(10_000)]);
       const res = await fetch(hook.url, { method: "POST", headers, body, signal });
       await res.arrayBuffer();
       record.status = res.status;
@@ -52,7 +57,7 @@ export abstract class WahaWebhooks extends WahaState {
     }
   }
 
-  async flushWebhooks(): Promise<void> {
+  async flush(): Promise<void> {
     while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
   }
 }

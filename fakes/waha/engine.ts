@@ -1,85 +1,73 @@
 import { HttpError, NOT_WORKING, nest } from "./errors.js";
-import type { FakeGroup, FakeSession, FakeWaMessage, Json } from "./types.js";
+import type { FakeSession, FakeState, FakeWaMessage, HangOpts, Json } from "./types.js";
 import { ACK_NAMES, bareId, content, EXT, toJid } from "./wa-format.js";
+import { Webhooks } from "./webhooks.js";
 
 /**
- * The bottom layer of FakeWaha: what it holds, its message records in WAHA's wire shapes, and session lookups.
- * The public fields here are FakeWaha's public fields, which tests read and tweak directly.
+ * The engine behind FakeWaha's HTTP routes and scripted methods: its message records in WAHA's wire shapes, session
+ * lookups, the webhooks, and the scripted state both sides share. FakeWaha's public fields stay on FakeWaha, which tests
+ * read and tweak directly; the engine reads them through `fake` on every use.
  */
-export abstract class WahaState {
-  readonly apiKey: string;
-  url = "";
-  sessions = new Map<string, FakeSession>();
-  messages: FakeWaMessage[] = [];
-  sent: FakeWaMessage[] = [];
-  requests: { method: string; path: string; query: Record<string, string>; body: unknown; headers: Record<string, string | string[] | undefined> }[] = [];
-  /** Every webhook POST attempted, with the receiver's status or the network error (not part of WAHA). */
-  deliveries: { url: string; event: string; status: number | null; error: string | null }[] = [];
-  existing: (phoneDigits: string) => boolean = (d) => !d.endsWith("0001");
-  /** WAHA Plus. With `false` (Core), media sends answer 422 AvailableInPlusVersion (backends.md §2.1 "Core edition limits"). */
-  plus = true;
-  /**
-   * Real NOWEB answers a send with the raw Baileys message `{key:{remoteJid, fromMe, id}, message, messageTimestamp, status}`
-   * (the engine returns `sock.sendMessage(...)` as is), not a WAMessage. Off by default: sends answer a WAMessage with a
-   * string `id`, as the brief asks; switch it on to check a back-end copes with the real shape.
-   */
-  rawSendResponses = false;
-  groups = new Map<string, FakeGroup>();
-  /** While a flag is true every such call answers WAHA's 500 (an engine error); set it back to false to recover. */
-  refuse: { reaction?: boolean; edit?: boolean; revoke?: boolean; group?: boolean } = {};
+export class Engine {
+  readonly hooks: Webhooks;
+  abort = new AbortController();
+  readonly origin = new Map<string, { session: string; source: "api" | "app" }>();
+  readonly hangs: HangOpts[] = [];
+  readonly subscribed = new Set<string>();
+  readonly presences = new Map<string, string>();
+  readonly statuses = new Map<string, { status: string; timestamp: number }[]>();
+  readonly timers = new Set<NodeJS.Timeout>();
 
-  protected readonly now: () => number;
-  protected abort = new AbortController();
-  protected readonly origin = new Map<string, { session: string; source: "api" | "app" }>();
-
-  constructor(opts: { apiKey?: string; now?: () => number } = {}) {
-    this.apiKey = opts.apiKey ?? "fake-key";
-    this.now = opts.now ?? Date.now;
+  constructor(
+    readonly fake: FakeState,
+    readonly now: () => number,
+  ) {
+    this.hooks = new Webhooks(fake, now, () => this.abort.signal);
   }
 
   // ---------------------------------------------------------------- sessions
 
-  protected session(name: string): FakeSession {
-    const s = this.sessions.get(name);
+  session(name: string): FakeSession {
+    const s = this.fake.sessions.get(name);
     if (!s) throw nest(404, "Not Found", `We didn't find a session with name '${name}'.\nPlease start it first by using POST /api/sessions/${name}/start request`);
     return s;
   }
 
   /** backends.md §0.7 / §2.1: every chatting call goes through getWorkingSession() → 422 {error, session, status, expected}. */
-  protected working(name: string): FakeSession {
+  working(name: string): FakeSession {
     const s = this.session(name);
     if (s.status !== "WORKING") throw new HttpError(422, { error: NOT_WORKING, session: name, status: s.status, expected: ["WORKING"] });
     return s;
   }
 
-  protected meId(session: string): string {
-    return this.sessions.get(session)?.me?.id ?? "me";
+  meId(session: string): string {
+    return this.fake.sessions.get(session)?.me?.id ?? "me";
   }
 
   // ---------------------------------------------------------------- messages
 
-  protected seconds(): number {
+  seconds(): number {
     return Math.floor(this.now() / 1000);
   }
 
-  protected find(id: string): FakeWaMessage | undefined {
-    return this.messages.find((m) => m.id === id);
+  find(id: string): FakeWaMessage | undefined {
+    return this.fake.messages.find((m) => m.id === id);
   }
 
-  protected store(session: string, source: "api" | "app", m: Omit<FakeWaMessage, "timestamp" | "hasMedia" | "edited" | "revoked" | "reactions">): FakeWaMessage {
+  store(session: string, source: "api" | "app", m: Omit<FakeWaMessage, "timestamp" | "hasMedia" | "edited" | "revoked" | "reactions">): FakeWaMessage {
     const msg: FakeWaMessage = { ...m, timestamp: this.seconds(), hasMedia: m.media !== null, edited: false, revoked: false, reactions: [] };
-    this.messages.push(msg);
+    this.fake.messages.push(msg);
     this.origin.set(msg.id, { session, source });
     return msg;
   }
 
-  protected key(m: FakeWaMessage) {
+  key(m: FakeWaMessage) {
     return { remoteJid: toJid(m.chatId), fromMe: m.fromMe, id: bareId(m.id), participant: m.participant ? toJid(m.participant) : undefined };
   }
 
   private mediaUrl(session: string, m: FakeWaMessage): string {
     const type = (m.media?.mimetype ?? "").split(";")[0] ?? "";
-    return `${this.url}/api/files/${session}/${m.id}.${EXT[type] ?? type.split("/")[1] ?? "bin"}`;
+    return `${this.fake.url}/api/files/${session}/${m.id}.${EXT[type] ?? type.split("/")[1] ?? "bin"}`;
   }
 
   /**
@@ -87,7 +75,7 @@ export abstract class WahaState {
    * `to` and `participant` exist only for group messages from others (key.participant set) and are absent otherwise;
    * `body` is null when empty; `replyTo` is `{id: <bare ID>, participant, body}`; `media` is null when not downloaded.
    */
-  protected wire(m: FakeWaMessage, sessionHint?: string, downloadMedia = true): Json {
+  wire(m: FakeWaMessage, sessionHint?: string, downloadMedia = true): Json {
     const origin = this.origin.get(m.id);
     const session = origin?.session ?? sessionHint ?? "default";
     const media = m.media && downloadMedia ? { url: this.mediaUrl(session, m), mimetype: m.media.mimetype, filename: m.media.filename, error: null } : null;
@@ -118,7 +106,19 @@ export abstract class WahaState {
   }
 
   /** What NOWEB really answers for sends, reactions, edits and revokes: the raw Baileys message from sock.sendMessage(). */
-  protected baileys(m: FakeWaMessage): Json {
+  baileys(m: FakeWaMessage): Json {
     return { key: this.key(m), message: content(m), messageTimestamp: m.timestamp, status: "PENDING" };
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        resolve();
+      }, ms);
+      this.timers.add(t);
+    });
   }
 }
