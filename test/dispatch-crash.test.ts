@@ -13,6 +13,7 @@ import type { Db } from "../src/db/client.js";
 import { createKey } from "../src/keys/store.js";
 import { addNumber } from "../src/numbers/store.js";
 import { persistentStorage } from "./dispatch-support.js";
+import { FAST_DISPATCH_ENV, pause } from "./fault-support.js";
 import { type ServeProcess, startServe } from "./serve-process.js";
 
 const TOTAL = 300;
@@ -25,22 +26,10 @@ const TERMINAL = new Set(["sent", "delivered", "read", "failed"]);
 // Typically ~20 s; the bound leaves room for a loaded machine (three cold `tsx` starts).
 const DEADLINE_MS = 75_000;
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Server = ServeProcess;
 
-const startServer = (env: Record<string, string>): Promise<Server> =>
-  startServe({
-    ...env,
-    HOST: "127.0.0.1",
-    PORT: "0",
-    LOG_LEVEL: "error",
-    CREATE_DEMO_ACCOUNT: "false",
-    SIMULATOR_DELIVERY_MS: "20",
-    SIMULATOR_READ_MS: "30",
-    DISPATCH_LEASE_MS: "1000",
-    DISPATCH_INTERVAL_MS: "5",
-  });
+const startServer = (env: Record<string, string>): Promise<Server> => startServe({ ...env, ...FAST_DISPATCH_ENV, DISPATCH_INTERVAL_MS: "5" });
 
 /** POSTs message `i` (Idempotency-Key k<i>); the id, or null when the server did not answer. */
 async function post(base: string, key: string, i: number): Promise<string | null> {

@@ -13,6 +13,7 @@
  * Real time is unavoidable with child processes: every wait here is bounded.
  */
 import assert from "node:assert/strict";
+import { after } from "node:test";
 import { createAccount } from "../src/accounts/store.js";
 import { systemClock } from "../src/clock.js";
 import type { Db } from "../src/db/client.js";
@@ -20,11 +21,12 @@ import { ERRORS } from "../src/errors.js";
 import { createKey } from "../src/keys/store.js";
 import { addNumber } from "../src/numbers/store.js";
 import { Agent, request } from "undici";
+import { persistentStorage } from "./dispatch-support.js";
 import { type ServeProcess, startServe } from "./serve-process.js";
 import { type Receiver, verifyWith } from "./webhook-support.js";
 
-/** `serve` tuned for short runs: fast simulator, 1 s dispatch lease, 2 s webhook lease. */
-export const FAST_SERVE_ENV: Record<string, string> = {
+/** `serve` tuned for short dispatch runs: fast simulator, 1 s dispatch lease. */
+export const FAST_DISPATCH_ENV: Record<string, string> = {
   HOST: "127.0.0.1",
   PORT: "0",
   LOG_LEVEL: "error",
@@ -34,6 +36,11 @@ export const FAST_SERVE_ENV: Record<string, string> = {
   DISPATCH_LEASE_MS: "1000",
   // New sends wake the dispatcher at once; the idle poll only finds leases that ran out.
   DISPATCH_INTERVAL_MS: "20",
+};
+
+/** FAST_DISPATCH_ENV, plus a webhook worker that polls often and may call local receivers. */
+export const FAST_SERVE_ENV: Record<string, string> = {
+  ...FAST_DISPATCH_ENV,
   WEBHOOK_ALLOW_PRIVATE: "true",
   WEBHOOK_TIMEOUT_MS: "500",
   WEBHOOK_INTERVAL_MS: "20",
@@ -116,6 +123,23 @@ export class Servers {
     for (const s of this.all) if (s.child.exitCode === null && s.child.signalCode === null) s.child.kill("SIGKILL");
     await Promise.all(this.all.map((s) => s.exited));
   }
+}
+
+/**
+ * What a fault test under load holds for its whole run — the storage the test and its `serve`
+ * processes share, those processes, the webhook receiver and the send load — torn down after the
+ * describe block whatever state the run stopped in. The test sets `receiver` and `load`.
+ */
+export function faultRun(): { storage: ReturnType<typeof persistentStorage>; servers: Servers; receiver?: Receiver; load?: SendLoad } {
+  const storage = persistentStorage();
+  const rig: ReturnType<typeof faultRun> = { storage, servers: new Servers(storage.env) };
+  after(async () => {
+    rig.load?.abort();
+    await rig.servers.killAll();
+    await rig.receiver?.close();
+    await storage.cleanup();
+  });
+  return rig;
 }
 
 /** An account with a test key no rate limit stops, and simulator numbers at `pace` per minute. */

@@ -5,12 +5,11 @@
 // with the same key), what was queued before waits and goes out once it is back, and an offline
 // device is never handed more than the one send already in flight when it went offline.
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { SIM } from "../src/backends/simulator.js";
 import { systemClock } from "../src/clock.js";
 import { updateNumber } from "../src/numbers/store.js";
-import { persistentStorage } from "./dispatch-support.js";
-import { assertInvariants, bounded, call, pause, registerWebhook, SendLoad, Servers, seedAccount, settle, step, within } from "./fault-support.js";
+import { assertInvariants, bounded, call, pause, registerWebhook, faultRun, SendLoad, seedAccount, settle, step, within } from "./fault-support.js";
 import { Receiver } from "./webhook-support.js";
 
 const NUMBERS = Array.from({ length: 4 }, (_, i) => `+1555555010${i}`);
@@ -32,16 +31,8 @@ interface Window {
 }
 
 describe("faults: devices flapping offline/online under a steady send load", () => {
-  const storage = persistentStorage();
-  const servers = new Servers(storage.env);
-  let receiver: Receiver | undefined;
-  let load: SendLoad | undefined;
-  after(async () => {
-    load?.abort();
-    await servers.killAll();
-    await receiver?.close();
-    await storage.cleanup();
-  });
+  const rig = faultRun();
+  const { storage, servers } = rig;
 
   async function setStatus(base: string, key: string, handle: string, status: "online" | "offline"): Promise<void> {
     const a = await call(base, key, "POST", `/v1/test_helpers/numbers/${encodeURIComponent(handle)}/status`, { status });
@@ -54,7 +45,7 @@ describe("faults: devices flapping offline/online under a steady send load", () 
     const windows: Window[] = [];
     await pause(offset);
     for (let c = 0; c < CYCLES; c++) {
-      await load?.burst(handle, BURST);
+      await rig.load?.burst(handle, BURST);
       await setStatus(base, key, handle, "offline");
       const from = Date.now();
       await pause(OFFLINE_MS);
@@ -72,11 +63,13 @@ describe("faults: devices flapping offline/online under a steady send load", () 
     try {
       const { accountId, key } = await seedAccount(db, NUMBERS);
       for (const handle of FLAPPING) await updateNumber(db.kysely, systemClock, handle, { pace: FLAP_PACE });
-      receiver = await Receiver.start();
+      const receiver = await Receiver.start();
+      rig.receiver = receiver;
       const server = await servers.start();
       step("server up");
       const webhook = await registerWebhook(server.base, key, receiver.url);
-      load = new SendLoad({ key, target: () => server.base, numbers: NUMBERS, recipients: RECIPIENTS, concurrency: 4, gapMs: 10 });
+      const load = new SendLoad({ key, target: () => server.base, numbers: NUMBERS, recipients: RECIPIENTS, concurrency: 4, gapMs: 10 });
+      rig.load = load;
       load.start();
       await load.waitAccepted(20, 10_000);
       const windows = await Promise.all(FLAPPING.map((h, i) => flap(server.base, key, h, i * 150)));

@@ -6,11 +6,10 @@
 // SIGKILLed mid-stream, at a moment when sends and deliveries are in flight, and restarted; once the run settles, every accepted message exists
 // once, sent once by the device, in one terminal state, and every event reached the receiver.
 import assert from "node:assert/strict";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { SIM } from "../src/backends/simulator.js";
 import type { Db } from "../src/db/client.js";
-import { persistentStorage } from "./dispatch-support.js";
-import { assertInvariants, bounded, registerWebhook, SendLoad, Servers, seedAccount, settle, step, within } from "./fault-support.js";
+import { assertInvariants, bounded, registerWebhook, faultRun, SendLoad, seedAccount, settle, step, within } from "./fault-support.js";
 import { Receiver } from "./webhook-support.js";
 
 const NUMBERS = Array.from({ length: 6 }, (_, i) => `+1555555010${i}`);
@@ -32,28 +31,22 @@ async function busyMoment(db: Db): Promise<void> {
 }
 
 describe("faults: SIGKILL the server under a steady send load, restart it", () => {
-  const storage = persistentStorage();
-  const servers = new Servers(storage.env);
-  let receiver: Receiver | undefined;
-  let load: SendLoad | undefined;
-  after(async () => {
-    load?.abort();
-    await servers.killAll();
-    await receiver?.close();
-    await storage.cleanup();
-  });
+  const rig = faultRun();
+  const { storage, servers } = rig;
 
   async function run(): Promise<void> {
     const started = Date.now();
     const db = await storage.open();
     try {
       const { accountId, key } = await seedAccount(db, NUMBERS);
-      receiver = await Receiver.start();
+      const receiver = await Receiver.start();
+      rig.receiver = receiver;
       const first = await servers.start();
       step("server up");
       const webhook = await registerWebhook(first.base, key, receiver.url);
 
-      load = new SendLoad({ key, target: () => servers.current?.base ?? null, numbers: NUMBERS, recipients: RECIPIENTS, concurrency: 6, gapMs: 5 });
+      const load = new SendLoad({ key, target: () => servers.current?.base ?? null, numbers: NUMBERS, recipients: RECIPIENTS, concurrency: 6, gapMs: 5 });
+      rig.load = load;
       load.start();
       for (let k = 1; k <= KILLS; k++) {
         await load.waitAccepted(k * PER_LEG, 25_000);
