@@ -80,27 +80,29 @@ const servers: Record<string, () => Promise<Booted>> = {
     const insertEvent = insert("events", template.event);
     const updateLane = raw.prepare(`update "sender_lanes" set "tat" = ?, "pending" = "pending" + 1 where "id" = ?`);
     const updateChat = raw.prepare(`update "chats" set "last_message_at" = ?, "updated_at" = ? where "id" = ?`);
-    let batch: (() => void)[] = [];
+    const begin = raw.prepare("begin immediate");
+    const commit = raw.prepare("commit");
+    // Sends asked for in the same turn of the event loop share one commit, as in the app.
+    let batch: { id: string; done: () => void }[] = [];
     const accept = () =>
       new Promise<string>((resolve) => {
         const id = uuidv7();
-        batch.push(() => resolve(id));
+        batch.push({ id, done: () => resolve(id) });
         if (batch.length > 1) return;
         setImmediate(async () => {
           const answered = batch;
           batch = [];
           const now = new Date().toISOString();
-          raw.prepare("begin immediate").run();
-          for (let i = 0; i < answered.length; i++) {
-            const msg = uuidv7();
-            insertMessage({ id: msg, created_at: now, updated_at: now, queue_key: `${now}:${msg}` });
+          begin.run();
+          for (const { id } of answered) {
+            insertMessage({ id, created_at: now, updated_at: now, queue_key: `${now}:${id}` });
             insertEvent({ id: uuidv7(), created_at: now, data: template.event.data });
             updateLane.run(Date.now(), template.message.lane_id);
             updateChat.run(now, now, template.message.chat_id);
           }
-          raw.prepare("commit").run();
+          commit.run();
           await wal.sync();
-          for (const done of answered) done();
+          for (const { done } of answered) done();
         });
       });
     const app = fastify({ logger: false });
@@ -108,10 +110,10 @@ const servers: Record<string, () => Promise<Booted>> = {
       const id = await accept();
       return reply.code(202).send({ data: { ...template.answer, id }, request_id: "req_bench" });
     });
-    return { app, fixture: { apiKey: "unused", from: template.from }, close: async () => {
-        raw.close();
-      },
+    const close = async () => {
+      raw.close();
     };
+    return { app, fixture: { apiKey: "unused", from: template.from }, close };
   },
 
   /**
