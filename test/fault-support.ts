@@ -375,6 +375,21 @@ export async function settle(db: Db, o: { accountId: string; total: number; endp
   }
 }
 
+/**
+ * The end of a fault run under load: it settles (every message terminal, every delivery made), the
+ * last server stops cleanly, then reliability.md §4's invariants are checked, with nothing failed.
+ */
+export async function settleAndCheck(
+  db: Db,
+  servers: Servers,
+  o: { accountId: string; load: SendLoad; receiver: Receiver; webhook: { id: string; secret: string }; ms: number },
+): Promise<InvariantReport> {
+  await settle(db, { accountId: o.accountId, total: o.load.issued, endpointId: o.webhook.id, ms: o.ms });
+  step("settled");
+  await servers.stop();
+  return assertInvariants(db, { accountId: o.accountId, accepted: o.load.accepted, total: o.load.issued, receiver: o.receiver, secret: o.webhook.secret, failed: "none" });
+}
+
 export interface InvariantReport {
   events: number;
   deliveries: number;

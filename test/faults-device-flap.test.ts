@@ -9,7 +9,7 @@ import { describe, it } from "node:test";
 import { SIM } from "../src/backends/simulator.js";
 import { systemClock } from "../src/clock.js";
 import { updateNumber } from "../src/numbers/store.js";
-import { assertInvariants, bounded, call, pause, registerWebhook, faultRun, SendLoad, seedAccount, settle, step, within } from "./fault-support.js";
+import { bounded, call, faultRun, pause, registerWebhook, SendLoad, seedAccount, settleAndCheck, step, within } from "./fault-support.js";
 import { Receiver } from "./webhook-support.js";
 
 const NUMBERS = Array.from({ length: 4 }, (_, i) => `+1555555010${i}`);
@@ -77,10 +77,7 @@ describe("faults: devices flapping offline/online under a steady send load", () 
       await within(load.stop(), 20_000, "the last sends");
       assert.deepEqual(load.problems, [], "every answer was expected");
 
-      await settle(db, { accountId, total: load.issued, endpointId: webhook.id, ms: 25_000 });
-      step("settled");
-      await servers.stop();
-      const report = await assertInvariants(db, { accountId, accepted: load.accepted, total: load.issued, receiver, secret: webhook.secret, failed: "none" });
+      const report = await settleAndCheck(db, servers, { accountId, load, receiver, webhook, ms: 25_000 });
 
       // While a number is offline its device gets nothing new: at most the one send that was
       // already claimed when it went offline (one send in flight per lane).

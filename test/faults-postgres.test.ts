@@ -17,7 +17,7 @@ import { SIM } from "../src/backends/simulator.js";
 import { sql } from "kysely";
 import { type Db, openDb } from "../src/db/client.js";
 import { isUnavailable } from "../src/http/error-handler.js";
-import { assertInvariants, bounded, call, errorShapeProblem, registerWebhook, SendLoad, Servers, seedAccount, settle, step, within } from "./fault-support.js";
+import { bounded, call, errorShapeProblem, registerWebhook, SendLoad, Servers, seedAccount, settleAndCheck, step, within } from "./fault-support.js";
 import { DATABASE_URL, freshDb } from "./helpers.js";
 import { Receiver } from "./webhook-support.js";
 
@@ -141,10 +141,7 @@ describe("faults: PostgreSQL restarted under load (FI-05)", { skip }, () => {
       assert.equal(server.child.exitCode, null, "the server survived the outages");
       step(`load done: ${load.summary()}`);
 
-      await settle(db, { accountId, total: load.issued, endpointId: webhook.id, ms: 20_000 });
-      step("settled");
-      await servers.stop();
-      const report = await assertInvariants(db, { accountId, accepted: load.accepted, total: load.issued, receiver, secret: webhook.secret, failed: "none" });
+      const report = await settleAndCheck(db, servers, { accountId, load, receiver, webhook, ms: 20_000 });
       process.stdout.write(
         `# faults-postgres: ${load.issued} messages; answers ${load.summary()}; slowest ${load.slowestMs.toFixed(0)} ms; ${report.reclaimed} claimed again; ` +
           `${report.events} events, ${report.deliveries} deliveries (${report.duplicateDeliveries} repeats); ${((Date.now() - started) / 1000).toFixed(1)} s\n`,

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { SIM } from "../src/backends/simulator.js";
 import type { Db } from "../src/db/client.js";
-import { assertInvariants, bounded, registerWebhook, faultRun, SendLoad, seedAccount, settle, step, within } from "./fault-support.js";
+import { bounded, faultRun, registerWebhook, SendLoad, seedAccount, settleAndCheck, step, within } from "./fault-support.js";
 import { Receiver } from "./webhook-support.js";
 
 const NUMBERS = Array.from({ length: 6 }, (_, i) => `+1555555010${i}`);
@@ -62,10 +62,7 @@ describe("faults: SIGKILL the server under a steady send load, restart it", () =
       assert.deepEqual(load.problems, [], "every answer was expected");
       step(`load done: ${load.summary()}`);
 
-      await settle(db, { accountId, total: load.issued, endpointId: webhook.id, ms: 30_000 });
-      step("settled");
-      await servers.stop();
-      const report = await assertInvariants(db, { accountId, accepted: load.accepted, total: load.issued, receiver, secret: webhook.secret, failed: "none" });
+      const report = await settleAndCheck(db, servers, { accountId, load, receiver, webhook, ms: 30_000 });
       process.stdout.write(
         `# faults-sigkill: ${load.issued} messages, ${servers.all.length} servers; answers ${load.summary()}; ${report.reclaimed} claimed again; ` +
           `${report.events} events, ${report.deliveries} deliveries (${report.duplicateDeliveries} repeats); ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
